@@ -1,0 +1,1 @@
+"""Hand-built transformer weights that implement reference algorithms (float64)."""

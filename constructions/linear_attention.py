@@ -1,0 +1,59 @@
+"""Linear self-attention (LSA) of Ahn et al. (2023), eq. (2.2): the forward rule shared by the
+constructions and the trainable model in :mod:`empirical.models.lsa`.
+
+Tokens are columns: Z ∈ R^{(d+1)×(n+m)}; the last m columns are queries.
+
+    Z_{ℓ+1} = Z_ℓ + (1/n) P_ℓ Z_ℓ M (Z_ℓᵀ Q_ℓ Z_ℓ),   M = diag(I_n, 0_m)
+
+M hides the queries as keys/values, so queries never influence anything but themselves.
+Prediction for query j: ŷ_j = −[Z_L]_{d+1, n+j}  (the read-out sign of the paper).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["lsa_layer", "lsa_forward", "read_predictions"]
+
+
+def lsa_layer(Z: Tensor, P: Tensor, Q: Tensor, n: int) -> Tensor:
+    """One LSA layer with residual.
+
+    Args:
+        Z: (B, D, T) residual stream, tokens as columns, the first ``n`` are the context.
+        P, Q: (D, D) or (B, D, D).
+        n: number of context tokens (keys/values); the normalisation is 1/n.
+
+    Returns:
+        (B, D, T)
+    """
+    Zc = Z[..., :n]  # keys/values: M zeroes the query columns
+    scores = Zc.transpose(-1, -2) @ Q @ Z  # (B, n, T): Zᵀ Q Z restricted to key rows
+    return Z + (P @ Zc @ scores) / n
+
+
+def lsa_forward(Z0: Tensor, P: Tensor, Q: Tensor, n: int) -> Tensor:
+    """Stack of LSA layers.
+
+    Args:
+        Z0: (B, D, T). P, Q: (L, D, D). n: context length.
+
+    Returns:
+        resid: (L+1, B, D, T); resid[ℓ] is the stream after ℓ layers ("blocks.{ℓ-1}.hook_resid_post").
+    """
+    if P.shape != Q.shape or P.ndim != 3:
+        raise ValueError(f"P, Q: expected matching shapes (L, D, D), got {tuple(P.shape)} and {tuple(Q.shape)}")
+    if P.shape[-1] != Z0.shape[1]:
+        raise ValueError(f"P: width {P.shape[-1]} does not match the embedding's D = {Z0.shape[1]}")
+    out = [Z0]
+    Z = Z0
+    for ell in range(P.shape[0]):
+        Z = lsa_layer(Z, P[ell], Q[ell], n)
+        out.append(Z)
+    return torch.stack(out)
+
+
+def read_predictions(Z: Tensor, n: int) -> Tensor:
+    """ŷ for the query columns: Z (..., D, T) -> (..., T − n), ŷ = −Z[label row, queries]."""
+    return -Z[..., -1, n:]

@@ -1,0 +1,1 @@
+"""Trained models, probes, the claims registry, artifacts and the CLI."""

@@ -1,0 +1,82 @@
+"""Run claims: time them, derive verdicts, write ``<out>/<id>.json`` and ``<out>/summary.md``."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from empirical.artifacts import (
+    SCHEMA,
+    git_sha,
+    load_results,
+    package_versions,
+    summary_markdown,
+    write_json,
+    atomic_write_text,
+)
+from empirical.claims.core import Claim, RunContext, SkipClaim, verdict_of
+
+__all__ = ["run_claim", "run_claims", "FAILING_VERDICTS"]
+
+FAILING_VERDICTS = ("not reproduced", "error")
+
+
+def run_claim(claim: Claim, *, profile: str, device: torch.device, seed: int, out_dir: Path,
+              progress: bool = True) -> dict[str, Any]:
+    """Run one claim and write its JSON atomically; returns the JSON payload."""
+    ctx = RunContext(profile=profile, device=device, seed=seed, out_dir=out_dir, claim_id=claim.id,
+                     progress=progress)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    payload: dict[str, Any] = {
+        "schema": SCHEMA,
+        "id": claim.id,
+        "paper": claim.paper,
+        "statement": claim.statement,
+        "source": claim.source,
+        "evidence": list(claim.evidence),
+        "acceptance": claim.acceptance,
+        "profile": profile,
+        "device": str(device),
+        "seed": seed,
+    }
+    try:
+        outcome = claim.runner(ctx)
+        verdict = verdict_of(outcome.checks)
+        payload.update(
+            verdict=verdict,
+            checks=[c.as_dict() for c in outcome.checks],
+            measured=outcome.measured,
+            tolerances={c.name: {"op": c.op, "threshold": c.threshold, "reason": c.reason} for c in outcome.checks},
+            figures=outcome.figures,
+            notes=outcome.notes,
+            config=outcome.config,
+        )
+    except SkipClaim as e:
+        payload.update(verdict=f"skipped: {e}", checks=[], measured={}, tolerances={}, figures=[], notes=[])
+    except Exception as e:  # a bug or a numerical failure: recorded, and the run fails
+        payload.update(verdict="error", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(),
+                       checks=[], measured={}, tolerances={}, figures=[], notes=[])
+    payload["wall_time_s"] = time.perf_counter() - t0
+    payload["versions"] = package_versions()
+    payload["git_sha"] = git_sha()
+    write_json(out_dir / f"{claim.id}.json", payload)
+    return payload
+
+
+def run_claims(claims: list[Claim], *, profile: str, device: torch.device, seed: int, out_dir: Path,
+               progress: bool = True, on_result=None) -> dict[str, dict[str, Any]]:
+    """Run claims in order; ``summary.md`` covers every claim JSON in ``out_dir`` (earlier runs included)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for claim in claims:
+        r = run_claim(claim, profile=profile, device=device, seed=seed, out_dir=out_dir, progress=progress)
+        results[claim.id] = r
+        if on_result is not None:
+            on_result(r)
+    atomic_write_text(out_dir / "summary.md", summary_markdown(load_results(out_dir)))
+    return results
