@@ -98,11 +98,19 @@ def run_preconditioned_gd(prompt: PromptBatch, A_seq: Sequence[Tensor], conventi
     return lsa_forward(p.to_stacked(), P.to(p.device), Q.to(p.device), p.n)
 
 
-def layerwise_deviation(prompt: PromptBatch, A_seq: Sequence[Tensor], convention: Convention = "suite") -> Tensor:
-    """max over the batch of ‖ŵ_ℓ − w_ℓ‖/‖w_ℓ‖ per layer ℓ = 1..L (ℓ = 0 is exactly 0 = 0): (L,)."""
+def layerwise_deviation(
+    prompt: PromptBatch,
+    A_seq: Sequence[Tensor],
+    convention: Convention = "suite",
+    reference_A_seq: Sequence[Tensor] | None = None,
+) -> Tensor:
+    """max over the batch of ‖ŵ_ℓ − w_ℓ‖/‖w_ℓ‖ per layer ℓ = 1..L (ℓ = 0 is exactly 0 = 0): (L,).
+
+    The reference is preconditioned GD with ``reference_A_seq`` (default ``A_seq``).
+    """
     resid = run_preconditioned_gd(prompt, A_seq, convention)
     w_hat = read_weights(resid, prompt.n, prompt.d)
-    ref = preconditioned_gd(prompt, list(A_seq)).iterates
+    ref = preconditioned_gd(prompt, list(A_seq if reference_A_seq is None else reference_A_seq)).iterates
     return relative_deviation(w_hat[1:], ref[1:]).amax(dim=-1)
 
 
