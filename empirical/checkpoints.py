@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save as st_save
+from safetensors.torch import load_file
+from safetensors.torch import save as st_save
 
-from empirical.artifacts import atomic_write_bytes, write_json
+from empirical.artifacts import atomic_write_bytes, to_jsonable, write_json
 
-__all__ = ["save_model", "load_model_state", "read_sidecar"]
+__all__ = ["save_model", "load_model_state", "read_sidecar", "stored_or_trained", "STORED"]
 
 
 def save_model(model: torch.nn.Module, path: Path | str, *, config: dict[str, Any], command: str, seed: int,
@@ -40,3 +42,32 @@ def load_model_state(model: torch.nn.Module, path: Path | str, device: torch.dev
         raise FileNotFoundError(f"path: checkpoint {path} does not exist")
     model.load_state_dict(load_file(str(path), device=str(device)))
     return model
+
+
+#: Where the suite keeps the small quick-profile models it trained itself (committed, used by tests).
+STORED = Path(__file__).with_name("checkpoints")
+
+
+def stored_or_trained(ctx, name: str, config: dict[str, Any], build: Callable[[], torch.nn.Module],
+                      fit: Callable[[torch.nn.Module], dict[str, Any]]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Load ``STORED/<paper>/<name>.safetensors`` when its sidecar config and seed match and ``ctx.retrain`` is
+    False; otherwise build, ``fit`` (returns training metrics) and store the model with the exact command.
+
+    Returns:
+        (model on ctx.device, info) where info has ``source`` ("stored" or "trained"), ``command``, metrics.
+    """
+    paper = ctx.claim_id.split(".")[0]
+    path = STORED / paper / f"{name}.safetensors"
+    command = f"icl-verify run {ctx.claim_id} --profile {ctx.profile} --seed {ctx.seed} --retrain"
+    cfg = to_jsonable(config)
+    if not ctx.retrain and path.exists():
+        side = read_sidecar(path)
+        if side.get("config") == cfg and side.get("seed") == ctx.seed:
+            model = load_model_state(build(), path, device="cpu").to(ctx.device)
+            return model, {"source": "stored", "path": str(path.relative_to(STORED.parent.parent)),
+                           "command": side["command"], "metrics": side.get("metrics", {})}
+    model = build()
+    metrics = fit(model)
+    save_model(model, path, config=cfg, command=command, seed=ctx.seed, metrics=metrics)
+    return model, {"source": "trained", "path": str(path.relative_to(STORED.parent.parent)), "command": command,
+                   "metrics": metrics}

@@ -62,6 +62,8 @@ def _build_parser() -> _Parser:
     run.add_argument("--out", type=Path, default=None, help="output folder (default results/<profile>)")
     run.add_argument("--no-fail", action="store_true", help="exit 0 even if a claim is not reproduced")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--retrain", action="store_true",
+                     help="train again instead of loading stored quick-profile checkpoints (refreshes them)")
 
     con = sub.add_parser("construct", help="build a construction and compare it layer by layer with its algorithm")
     con.add_argument("name", metavar="NAME", help="construction name (see `icl-verify construct --list x`)")
@@ -122,7 +124,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"[{r['verdict']}] {r['id']} ({r['wall_time_s']:.1f} s)", file=sys.stderr, flush=True)
 
     results = run_claims(claims, profile=args.profile, device=device, seed=args.seed, out_dir=out,
-                         progress=not args.quiet, on_result=report)
+                         progress=not args.quiet, retrain=args.retrain, on_result=report)
     print(_verdict_table(results))
     print(f"\nresults: {out}/ (summary.md, <claim>.json, figures/)")
     failing = [cid for cid, r in results.items() if r["verdict"].split(":")[0] in FAILING_VERDICTS]

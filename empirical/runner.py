@@ -11,12 +11,12 @@ import torch
 
 from empirical.artifacts import (
     SCHEMA,
+    atomic_write_text,
     git_sha,
     load_results,
     package_versions,
     summary_markdown,
     write_json,
-    atomic_write_text,
 )
 from empirical.claims.core import Claim, RunContext, SkipClaim, verdict_of
 
@@ -26,10 +26,10 @@ FAILING_VERDICTS = ("not reproduced", "error")
 
 
 def run_claim(claim: Claim, *, profile: str, device: torch.device, seed: int, out_dir: Path,
-              progress: bool = True) -> dict[str, Any]:
+              progress: bool = True, retrain: bool = False) -> dict[str, Any]:
     """Run one claim and write its JSON atomically; returns the JSON payload."""
     ctx = RunContext(profile=profile, device=device, seed=seed, out_dir=out_dir, claim_id=claim.id,
-                     progress=progress)  # type: ignore[arg-type]
+                     progress=progress, retrain=retrain)  # type: ignore[arg-type]
     t0 = time.perf_counter()
     payload: dict[str, Any] = {
         "schema": SCHEMA,
@@ -68,13 +68,14 @@ def run_claim(claim: Claim, *, profile: str, device: torch.device, seed: int, ou
 
 
 def run_claims(claims: list[Claim], *, profile: str, device: torch.device, seed: int, out_dir: Path,
-               progress: bool = True, on_result=None) -> dict[str, dict[str, Any]]:
+               progress: bool = True, retrain: bool = False, on_result=None) -> dict[str, dict[str, Any]]:
     """Run claims in order; ``summary.md`` covers every claim JSON in ``out_dir`` (earlier runs included)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     for claim in claims:
-        r = run_claim(claim, profile=profile, device=device, seed=seed, out_dir=out_dir, progress=progress)
+        r = run_claim(claim, profile=profile, device=device, seed=seed, out_dir=out_dir, progress=progress,
+                      retrain=retrain)
         results[claim.id] = r
         if on_result is not None:
             on_result(r)

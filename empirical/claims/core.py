@@ -157,6 +157,9 @@ class RunContext:
 
     Randomness: ``generator(name)`` / ``rng(name)`` give independent streams derived from ``seed`` and
     the stream name, so the same seed gives the same numbers and adding a stream shifts no other.
+
+    ``retrain``: ignore stored quick-profile checkpoints and train again (``icl-verify run --retrain``),
+    refreshing them (see :func:`empirical.checkpoints.stored_or_trained`).
     """
 
     profile: Profile
@@ -165,6 +168,7 @@ class RunContext:
     out_dir: Path
     claim_id: str = ""
     progress: bool = True
+    retrain: bool = False
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

@@ -18,10 +18,11 @@ __all__ = ["plt", "save_figure", "STYLE"]
 STYLE = Path(__file__).with_name("style.mplstyle")
 
 
-def save_figure(fig: "plt.Figure", path: Path | str) -> str:
+def save_figure(fig: plt.Figure, path: Path | str) -> str:
     """Write a PNG at fixed dpi atomically, close the figure, return the file name."""
-    from empirical.artifacts import atomic_write_bytes
     import io
+
+    from empirical.artifacts import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, metadata={"Software": None}, bbox_inches="tight")

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from theory.algorithms.trajectory import Trajectory
 from theory.prompts import PromptBatch
-from theory.validation import check_finite, check_positive, check_positive_int, check_square
+from theory.validation import check_finite, check_positive_int, check_square
 
 __all__ = ["least_squares_gradient", "preconditioned_gd", "gd", "gd_best_step", "empirical_covariance"]
 

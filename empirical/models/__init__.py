@@ -1,0 +1,1 @@
+"""Trainable models. Each takes ``device`` and ``dtype`` arguments; none calls ``.cuda()``."""
