@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 SCHEMA = "icl-verify/claim@1"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 _PACKAGES = ("icl-verify", "torch", "numpy", "scipy", "sympy", "matplotlib")
 
 
@@ -43,6 +45,7 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -30,6 +30,7 @@ __all__ = [
     "sample_covariances",
     "matrix_loss_per_sample",
     "mc_gradient",
+    "mc_hessian_eigenvalues",
 ]
 
 
@@ -127,7 +128,17 @@ def mc_gradient(A: Tensor, sigma: Tensor, n: int, batches: int, per_batch: int,
         loss = matrix_loss_per_sample(Av, sigma, S_hat).mean()
         (g,) = torch.autograd.grad(loss, Av)
         grads.append(g)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     G = torch.stack(grads)
     lv = torch.tensor(losses, dtype=torch.float64)
     return G.mean(0), G.std(0) / batches**0.5, float(lv.mean()), float(lv.std() / batches**0.5)
+
+
+def mc_hessian_eigenvalues(A: Tensor, sigma: Tensor, n: int, count: int, generator: torch.Generator) -> Tensor:
+    """Eigenvalues of the Monte-Carlo Hessian of f w.r.t. all entries of A (L, d, d) on ``count`` samples of Ŝ:
+    (L·d²,) ascending. A sample-average Hessian: eigenvalues near 0 are within Monte-Carlo noise of either sign."""
+    S_hat = sample_covariances(sigma, n, count, generator)
+    shape = A.shape
+    H = torch.autograd.functional.hessian(
+        lambda v: matrix_loss_per_sample(v.reshape(shape), sigma, S_hat).mean(), A.detach().reshape(-1))
+    return torch.linalg.eigvalsh(0.5 * (H + H.T))

@@ -1,0 +1,41 @@
+"""Every ahn23 runner in the quick profile (trained claims load the suite's stored checkpoints)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from empirical.claims import get_claim
+from empirical.claims.core import RunContext
+from empirical.claims.core import verdict_of
+
+EXACT = ["ahn23.lemma1", "ahn23.thm1", "ahn23.thm1_isotropic", "ahn23.data_inadequacy", "ahn23.thm3_critical",
+         "ahn23.fig2"]
+
+
+def _ctx(cid, tmp_path):
+    return RunContext(profile="quick", device=torch.device("cpu"), seed=0, out_dir=tmp_path, claim_id=cid,
+                      progress=False)
+
+
+@pytest.mark.parametrize("cid", EXACT)
+def test_exact_claims_verified(cid, tmp_path):
+    out = get_claim(cid).runner(_ctx(cid, tmp_path))
+    failed = [c.as_dict() for c in out.checks if not c.passed]
+    assert verdict_of(out.checks) == "verified", failed
+    for f in out.figures:
+        assert (tmp_path / f).stat().st_size > 1000
+
+
+def test_thm4_runner_reports_numbers(tmp_path):
+    out = get_claim("ahn23.thm4_gdpp").runner(_ctx("ahn23.thm4_gdpp", tmp_path))
+    assert {c.name for c in out.checks} >= {"q1_rel_diff", "b2_rel_diff", "loss_rel_diff"}
+    assert out.measured["loss"] > 0 and out.measured["loss_se"] > 0
+
+
+@pytest.mark.parametrize("cid", ["ahn23.trained_1layer", "ahn23.trained_3layer"])
+def test_trained_claims_use_stored_checkpoints(cid, tmp_path):
+    out = get_claim(cid).runner(_ctx(cid, tmp_path))
+    assert out.measured["checkpoint"]["source"] == "stored", "retrain with the recorded command"
+    assert "--retrain" in out.measured["checkpoint"]["command"]
+    assert all(c.measured == c.measured for c in out.checks)  # no NaN
