@@ -1,0 +1,280 @@
+"""he25: spectral clustering of a two-class Gaussian mixture inside a ReLU-attention transformer.
+
+He et al. (2025) (abstract: bi-class GMM clustering by learned spectral methods); the weights are
+**derived (not from the paper)** — the paper's clustering construction is not known (fact sheet §4).
+
+Construction
+------------
+Tokens are the samples x_j (N of them); layout (:func:`gmm_layout`, D = d + 6)::
+
+    x (d) · one (1) · u (1) · w (1) · s (1) · c (1) · yhat (1)
+
+u holds the per-token score (the power iterate, scaled so that (1/N)‖u‖² = 1; the embedding loads the
+random seed from the auxiliary block), w, s, c are work slots, yhat the label. G = XXᵀ is the (unhollowed,
+PSD) Gram matrix: hollowing needs the local product ‖x_i‖²u_i, which a ReLU MLP only approximates (fact sheet
+§2 'Transformer mirror'; the effect on accuracy is measured by claim 10's unhollowed row).
+
+Per power iteration (3 layers, :func:`gram_iteration_layers`):
+
+(A) pair Q = [x], K = [x], V: u → w adds (1/N) Σ_j ⟨x_i, x_j⟩ u_j = (G u)_i / N;
+    MLP (2 units) u ← u − (σ(u) − σ(−u)) = 0 exactly.
+(B) pair Q = [one], K = [w], V: w → s adds (1/N) Σ_j w_j² (broadcast); MLP c ← ν(s) ≈ s^(−1/2) (the ReLU
+    sum of :mod:`theory.relu_approx`, or the exact oracle in exact mode).
+(C) pair Q = [w], K = [c], V: one → u adds (1/N) Σ_j w_i c = c·w_i; MLP clears w (2 units), s, c (2 each).
+
+Read-out (1 layer, MLP only): yhat ← clip(K u, −1, 1) = σ(K u + 1) − σ(K u − 1) − σ(1).
+
+Proof. As for :mod:`constructions.power_method`: after (C), u_t = ν(s)·G u_{t−1}/N with
+s = ‖G u_{t−1}‖²/N³, so with ν = s^(−1/2), u_t = √N · G u_{t−1}/‖G u_{t−1}‖, i.e. √N times the unit power
+iterate on G. A positive ν only rescales, so sign(u_t) is that of the reference run for any normaliser.
+yhat = sign(u) wherever |u| ≥ 1/K. ∎
+
+Size: depth 3τ + 1, 2 heads per layer, MLP max(M + 1, 6) units; nothing grows with d or N.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from constructions.base import ConstructionConfig, ConstructionReport, ConstructionSpec, Violation, raise_violations
+from constructions.power_method import Normaliser
+from constructions.relu_transformer import (
+    MLP,
+    Layer,
+    OracleMap,
+    SlotLayout,
+    copy_mlp,
+    forward,
+    linear_head_pair,
+    selector,
+)
+
+__all__ = [
+    "gmm_layout",
+    "embed_gmm",
+    "gram_iteration_layers",
+    "label_layer",
+    "build_spectral_clustering",
+    "SpectralClusteringConstruction",
+    "run_spectral_clustering",
+    "reference_iterates",
+    "CONSTRUCTIONS",
+]
+
+
+def gmm_layout(d: int) -> SlotLayout:
+    return SlotLayout([("x", d), ("one", 1), ("u", 1), ("w", 1), ("s", 1), ("c", 1), ("yhat", 1)])
+
+
+def embed_gmm(X: Tensor, seeds: Tensor, layout: SlotLayout) -> Tensor:
+    """H0 (B, D, N): x_j, one, u_j = √N ũ_j/‖ũ‖ (seeds ũ (B, N))."""
+    B, N, _ = X.shape
+    H = torch.zeros(B, layout.D, N, dtype=torch.float64)
+    H[:, layout["x"]] = X.to(torch.float64).transpose(1, 2)
+    H[:, layout["one"]] = 1.0
+    u = seeds.to(torch.float64)
+    H[:, layout.index("u")] = N**0.5 * u / torch.linalg.vector_norm(u, dim=-1, keepdim=True)
+    return H
+
+
+def _value(layout: SlotLayout, dst: str, src: str) -> Tensor:
+    V = torch.zeros(layout.D, layout.D, dtype=torch.float64)
+    V[layout.index(dst), layout.index(src)] = 1.0
+    return V
+
+
+def _normaliser_mlp(layout: SlotLayout, nu: Normaliser) -> MLP | OracleMap:
+    from constructions.power_method import normaliser_sublayer
+
+    return normaliser_sublayer(layout, nu)  # reads slot s, writes slot c: same slot names in both layouts
+
+
+def gram_iteration_layers(layout: SlotLayout, nu: Normaliser, t: int) -> list[Layer]:
+    """(A) w = Gu/N, u ← 0; (B) s = ‖w‖²/N, c = ν(s); (C) u = c·w, (w, s, c) ← 0."""
+    A = Layer(
+        linear_head_pair(selector(layout, "x"), selector(layout, "x"), _value(layout, "w", "u"), "Gu/N"),
+        (copy_mlp(layout, [("u", "u", -1.0)], "clear u"),),
+        f"it {t} (A) w = G u / N",
+    )
+    B = Layer(
+        linear_head_pair(selector(layout, "one"), selector(layout, "w"), _value(layout, "s", "w"), "|w|^2/N"),
+        (_normaliser_mlp(layout, nu),),
+        f"it {t} (B) s, c = nu(s)",
+    )
+    C = Layer(
+        linear_head_pair(selector(layout, "w"), selector(layout, "c"), _value(layout, "u", "one"), "u = c w"),
+        (copy_mlp(layout, [("w", "w", -1.0), ("s", "s", -1.0), ("c", "c", -1.0)], "clear w,s,c"),),
+        f"it {t} (C) u = c w",
+    )
+    return [A, B, C]
+
+
+def label_layer(layout: SlotLayout, K: float) -> Layer:
+    """yhat ← σ(K u + 1) − σ(K u − 1) − σ(1) = clip(K u, −1, 1)."""
+    W1 = torch.zeros(3, layout.D, dtype=torch.float64)
+    W1[0, layout.index("u")], W1[0, layout.index("one")] = K, 1.0
+    W1[1, layout.index("u")], W1[1, layout.index("one")] = K, -1.0
+    W1[2, layout.index("one")] = 1.0
+    W2 = torch.zeros(layout.D, 3, dtype=torch.float64)
+    W2[layout.index("yhat")] = torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)
+    return Layer((), (MLP(W1, W2, "clip(K u)"),), "labels")
+
+
+@dataclass(frozen=True)
+class SpectralClusteringConstruction:
+    layers: list[Layer]
+    layout: SlotLayout
+    d: int
+    tau: int
+    K: float
+    normaliser: Normaliser
+
+
+def build_spectral_clustering(
+    d: int, tau: int, normaliser: Normaliser | None = None, K: float = 1e3
+) -> SpectralClusteringConstruction:
+    """3τ + 1 layers (module docstring)."""
+    bad = []
+    if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+        bad.append(Violation("d", f"expected an integer >= 1, got {d!r}"))
+    if isinstance(tau, bool) or not isinstance(tau, int) or tau < 1:
+        bad.append(Violation("tau", f"expected an integer >= 1, got {tau!r}"))
+    if not K > 0:
+        bad.append(Violation("K", f"expected a positive ramp slope, got {K}"))
+    raise_violations(bad)
+    nu = normaliser or Normaliser()
+    layout = gmm_layout(d)
+    layers = [layer for t in range(tau) for layer in gram_iteration_layers(layout, nu, t + 1)]
+    return SpectralClusteringConstruction(layers + [label_layer(layout, K)], layout, d, tau, K, nu)
+
+
+def run_spectral_clustering(
+    con: SpectralClusteringConstruction, X: Tensor, seeds: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Returns (labels yhat (B, N), u per iteration (τ+1, B, N), s per iteration (τ, B))."""
+    bad = []
+    if X.ndim != 3 or X.shape[-1] != con.d or X.shape[1] < 2:
+        bad.append(Violation("X", f"expected shape (B, N >= 2, d={con.d}), got {tuple(X.shape)}"))
+    elif not bool(torch.isfinite(X).all()):
+        bad.append(Violation("X", "contains NaN or infinite entries"))
+    if seeds.shape != X.shape[:2]:
+        bad.append(Violation("seeds", f"expected shape (B, N) = {tuple(X.shape[:2])}, got {tuple(seeds.shape)}"))
+    elif bool((torch.linalg.vector_norm(seeds, dim=-1) == 0).any()):
+        bad.append(Violation("seeds", "contains an all-zero seed"))
+    raise_violations(bad)
+    L = con.layout
+    H, recs = forward(
+        embed_gmm(X, seeds, L), con.layers, lambda H: (H[:, L.index("u")].clone(), H[:, L.index("s"), 0].clone())
+    )
+    us = [recs[0][0]] + [recs[3 * t][0] for t in range(1, con.tau + 1)]
+    ss = torch.stack([recs[3 * t - 1][1] for t in range(1, con.tau + 1)])
+    if con.normaliser.kind == "relu":
+        lo, hi = float(ss.min()), float(ss.max())
+        if lo < con.normaliser.a or hi > con.normaliser.b:
+            raise_violations(
+                [
+                    Violation(
+                        "normaliser",
+                        f"s ranged over [{lo:.3g}, {hi:.3g}], outside [a, b] = "
+                        f"[{con.normaliser.a:g}, {con.normaliser.b:g}]",
+                    )
+                ]
+            )
+    return H[:, L.index("yhat")], torch.stack(us), ss
+
+
+def reference_iterates(X: Tensor, seeds: Tensor, tau: int) -> Tensor:
+    """Unit power iterates on G = XXᵀ (τ+1, B, N) via :func:`theory.algorithms.power.power_method`."""
+    from theory.algorithms.power import power_method
+    from theory.clustering import gram
+
+    return power_method(gram(X.to(torch.float64), hollow=False), seeds.to(torch.float64), tau).iterates
+
+
+# -- CLI entry --------------------------------------------------------------------------------------------
+
+
+def _cli(cfg: ConstructionConfig) -> ConstructionReport:
+    from theory.clustering import sample_gmm
+    from theory.samplers import make_generator
+
+    bad = []
+    if cfg.layers < 4 or (cfg.layers - 1) % 3:
+        bad.append(
+            Violation(
+                "--layers",
+                f"spectral clustering has L = 3 tau + 1 layers (tau >= 1 power iterations; "
+                f"valid 4, 7, 10, …), got {cfg.layers}",
+            )
+        )
+    try:
+        mu = cfg.option("mu", 2.0, float)
+        eta = cfg.option("eta", 0.0, float)
+        K = cfg.option("K", 1e3, float)
+    except ValueError as e:
+        bad.append(Violation("--option", str(e)))
+        mu, eta, K = 2.0, 0.0, 1e3
+    if eta < 0:
+        bad.append(Violation("--option eta", f"expected eta >= 0, got {eta}"))
+    if cfg.n < 2:
+        bad.append(Violation("--n", f"need N >= 2 samples, got {cfg.n}"))
+    if cfg.cond != 1:
+        bad.append(Violation("--cond", "not used by spectral-clustering (isotropic mixture; set --option mu=...)"))
+    raise_violations(bad)
+    tau = (cfg.layers - 1) // 3
+    nu = Normaliser() if eta == 0 else Normaliser.relu_for_eta(eta, 1e-2, 1e4)
+    g = make_generator(cfg.seed)
+    inst = sample_gmm(cfg.batch, cfg.d, cfg.n, mu, g)
+    seeds = torch.randn(cfg.batch, cfg.n, generator=g, dtype=torch.float64)
+    con = build_spectral_clustering(cfg.d, tau, nu, K)
+    yhat, us, _ = run_spectral_clustering(con, inst.X, seeds)
+    ref = reference_iterates(inst.X, seeds, tau)
+    rows = [{"layer": 0, "block": "embedding", "reference": "u_0 = sqrt(N) seed", "max_rel_dev": None}]
+    for t in range(1, tau + 1):
+        got = us[t] / torch.linalg.vector_norm(us[t], dim=-1, keepdim=True)
+        rows.append(
+            {
+                "layer": 3 * t,
+                "block": f"it {t} (C) u = c w",
+                "reference": f"unit power iterate u_{t}",
+                "max_rel_dev": float(torch.linalg.vector_norm(got - ref[t], dim=-1).max()),
+            }
+        )
+    agree = float((torch.sign(yhat) == torch.sign(ref[-1])).double().mean())
+    notes = [
+        f"--layers L = 3 tau + 1: tau = {tau}; normaliser {nu.kind} (M = {nu.M}); K = {K:g}",
+        f"sign(yhat) agrees with sign(reference u_tau) on {agree:.4f} of tokens",
+    ]
+    return ConstructionReport(
+        "spectral-clustering",
+        {
+            "d": cfg.d,
+            "n": cfg.n,
+            "layers": cfg.layers,
+            "tau": tau,
+            "mu": mu,
+            "eta": eta,
+            "K": K,
+            "seed": cfg.seed,
+            "batch": cfg.batch,
+        },
+        rows,
+        1e-12,
+        "float64 round-off of a contracting power map (direction deviation)",
+        notes,
+    )
+
+
+CONSTRUCTIONS = [
+    ConstructionSpec(
+        name="spectral-clustering",
+        paper="he25",
+        summary="ReLU-attention Gram power method + sign ramp clusters a 2-GMM (He et al. 2025)",
+        run=_cli,
+        layers_help="L = 3 tau + 1: tau power iterations on the Gram matrix plus the label layer; options: "
+        "mu (|mu|, default 2), eta (0 = exact normalisation), K (ramp slope)",
+    )
+]

@@ -1,0 +1,104 @@
+"""Every he25 claim runner in the quick profile, on reduced sizes (SIZES) so the suite stays fast.
+
+Trained claims use the stored quick models under empirical/checkpoints/he25/ (no training here).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from empirical.claims import he25
+from empirical.claims.core import RunContext, SkipClaim, verdict_of
+
+SMALL = {
+    "seed_draws": 20_000,
+    "bound_spectra": [(3, 40), (6, 40)],
+    "power_construction": [(3, 8, 2, 6, 2)],
+    "inexact": (4, 12, 2, 10, 3),
+    "topk": [(4, 16, 2, 20, 2, 1e-3, 0.3)],
+    "cluster_ref": {"N": 60, "trials": 6, "d": (10,), "mu": (1.5, 3.0)},
+    "cluster_construction": {"B": 2, "grid": [(5, 24, 2.0)]},
+    "test_instances": 200,
+    "probe_train": 400,
+}
+
+EXPECT_VERIFIED = {
+    "relu_pair_linear_attention",
+    "covariance_layer",
+    "inverse_sqrt_relu_error",
+    "seed_overlap_lemma",
+    "power_method_bound",
+    "power_method_construction",
+    "inexact_normalisation_effects",
+    "topk_pca_construction",
+    "construction_size",
+    "spectral_clustering_construction",
+}
+
+
+@pytest.fixture
+def small(monkeypatch):
+    import empirical.he25_training as tr
+
+    for k, v in SMALL.items():
+        monkeypatch.setitem(he25.SIZES, k, v)
+
+    def no_training(recipe, *a, **kw):  # tests use the stored quick models; never train for minutes here
+        pytest.fail(f"stored quick model {recipe.name} missing/stale: python -m empirical.he25_training {recipe.name}")
+
+    monkeypatch.setattr(tr, "train_recipe", no_training)
+
+
+def _ctx(tmp_path, claim_id):
+    return RunContext(
+        profile="quick", device=torch.device("cpu"), seed=0, out_dir=tmp_path, claim_id=claim_id, progress=False
+    )
+
+
+@pytest.mark.parametrize("claim", he25.CLAIMS, ids=lambda c: c.id)
+def test_claim_runs_quick(claim, small, tmp_path):
+    try:
+        out = claim.runner(_ctx(tmp_path, claim.id))
+    except SkipClaim as e:
+        assert claim.id in ("he25.generalization_rate", "he25.real_data_transfer"), f"unexpected skip: {e}"
+        return
+    verdict = verdict_of(out.checks)
+    name = claim.id.split(".", 1)[1]
+    if name in EXPECT_VERIFIED:
+        failed = [c.as_dict() for c in out.checks if not c.passed]
+        assert verdict == "verified", failed
+    for c in out.checks:
+        assert c.reason
+    for f in out.figures:
+        assert (tmp_path / f).exists()
+
+
+def test_claim_ids_and_registry():
+    from empirical.claims import select_claims
+
+    ids = [c.id for c in he25.CLAIMS]
+    assert len(ids) == 18 == len(set(ids))
+    assert {c.id for c in select_claims(["he25"])} == set(ids)
+
+
+def test_inexact_check_can_fail(small, tmp_path, monkeypatch):
+    """A planted bug (normaliser error larger than declared) must turn claim 7 'not reproduced'."""
+    from constructions import power_method as pm
+
+    monkeypatch.setattr(pm.Normaliser, "eta_max", property(lambda self: abs(self.eta) / 2))
+    out = he25._inexact(_ctx(tmp_path, "he25.inexact_normalisation_effects"))
+    assert verdict_of(out.checks) == "not reproduced"
+
+
+def test_trained_claims_skip_in_full_profile(tmp_path):
+    ctx = RunContext(
+        profile="full",
+        device=torch.device("cpu"),
+        seed=0,
+        out_dir=tmp_path,
+        claim_id="he25.pretrained_gmm_near_spectral",
+        progress=False,
+    )
+    with pytest.raises(SkipClaim, match="full-profile"):
+        he25._pretrained_gmm(ctx)
