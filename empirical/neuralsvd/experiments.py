@@ -1,0 +1,288 @@
+"""Training and evaluation recipes shared by the ryu24 claims, tests and benchmarks.
+
+Every recipe trains with :func:`empirical.train.train` (``sample_batch(generator, step)`` /
+``loss_fn(model, batch)``), and evaluates in float64 on a copy of the trained model.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from empirical.neuralsvd.models import SVDPair, make_net
+from empirical.neuralsvd.objective import Moments, lora_loss, neuralef_loss
+from empirical.neuralsvd.operators import KernelOperator, MatrixOperator, SchrodingerOperator
+from empirical.train import TrainConfig, TrainResult, train
+
+__all__ = [
+    "Method",
+    "NetConfig",
+    "make_loss_fn",
+    "train_step_fn",
+    "fit",
+    "schrodinger_eval",
+    "quadrature_grid",
+    "kernel_eval",
+    "saved_activation_bytes",
+    "model_state_bytes",
+]
+
+Method = Literal["joint", "sequential", "none", "neuralef"]
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Network settings: parameterisation (joint | disjoint), width, depth, activation, Fourier features."""
+
+    param: Literal["joint", "disjoint"] = "joint"
+    width: int = 64
+    depth: int = 3
+    activation: str = "softplus"
+    fourier: tuple[int, float] | None = None
+
+    def build(
+        self,
+        in_dim: int,
+        L: int,
+        *,
+        generator: torch.Generator,
+        device: torch.device | str,
+        dtype: torch.dtype = torch.float32,
+    ) -> nn.Module:
+        return make_net(
+            self.param,
+            in_dim,
+            L,
+            width=self.width,
+            depth=self.depth,
+            activation=self.activation,
+            fourier=self.fourier,
+            generator=generator,
+            device=device,
+            dtype=dtype,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Operator = MatrixOperator | KernelOperator | SchrodingerOperator
+
+
+def make_loss_fn(op: Operator, method: Method) -> Callable[[nn.Module, Any], Tensor]:
+    """``loss_fn(model, batch)`` for :func:`empirical.train.train`: NeuralSVD with a nesting, or NeuralEF."""
+    if method == "neuralef":
+        if not isinstance(op, SchrodingerOperator):
+            raise ValueError("method: the NeuralEF baseline is implemented for the Schrödinger operator only")
+
+        def ef(model: nn.Module, batch: Tensor) -> Tensor:
+            return neuralef_loss(*op.apply(model, batch))
+
+        return ef
+
+    def svd(model: nn.Module, batch: Any) -> Tensor:
+        return lora_loss(op.moments(model, batch), method)  # type: ignore[arg-type]
+
+    return svd
+
+
+def make_sampler(
+    op: Operator, batch_size: int, device: torch.device | str, dtype: torch.dtype = torch.float32
+) -> Callable[[torch.Generator, int], Any]:
+    """``sample_batch(generator, step)``; a MatrixOperator with ``batch_size=0`` gives the exact (full) batch."""
+    if isinstance(op, SchrodingerOperator):
+        return lambda g, step: op.sample(g, batch_size, device, dtype)
+    if isinstance(op, MatrixOperator) and batch_size == 0:
+        return lambda g, step: None
+    return lambda g, step: op.sample(g, batch_size)
+
+
+def fit(
+    model: nn.Module,
+    op: Operator,
+    method: Method,
+    cfg: TrainConfig,
+    *,
+    device: torch.device | str,
+    exact: bool = False,
+    progress: bool = False,
+    desc: str = "ryu24",
+) -> TrainResult:
+    """Train ``model`` on ``op`` with ``method`` (the suite's one training loop).
+
+    ``exact=True`` (matrices only) applies T to all indices each step (``cfg.batch_size`` is then unused).
+    """
+    if exact and not isinstance(op, MatrixOperator):
+        raise ValueError("exact: only a MatrixOperator can be applied exactly")
+    return train(
+        model,
+        make_sampler(op, 0 if exact else cfg.batch_size, device),
+        make_loss_fn(op, method),
+        cfg,
+        progress=progress,
+        desc=desc,
+    )
+
+
+def train_step_fn(
+    model: nn.Module, op: Operator, method: Method, batch_size: int, device: torch.device | str
+) -> Callable[[], float]:
+    """A closure doing one optimizer step (Adam, lr 1e-3) on a fresh batch: what a benchmark times."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sample = make_sampler(op, batch_size, device)
+    loss_fn = make_loss_fn(op, method)
+    gen = torch.Generator().manual_seed(0)
+
+    def step() -> float:
+        loss = loss_fn(model, sample(gen, 0))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    return step
+
+
+def _float64_copy(model: nn.Module) -> nn.Module:
+    return copy.deepcopy(model).to(torch.float64).eval()
+
+
+@dataclass
+class SchrodingerEval:
+    """Float64 evaluation of learned functions against analytic eigenpairs (degenerate levels handled).
+
+    Attributes:
+        eig_T: Rayleigh quotients ``⟨ψ_l, Tψ_l⟩/⟨ψ_l, ψ_l⟩`` (L,). eig_T_norm: ``‖ψ_l‖²`` (NeuralSVD's
+        estimate, ``f_l = √λ_l φ_l``). energies: ``shift − eig_T/scale`` (L,). rel_err: ``|E − E_true|/E_true``.
+        capture: fraction of each normalised ψ_l inside the true eigenspace of its level (L,).
+        orthogonality: max |off-diagonal| of the normalised Gram matrix. cos: |⟨ψ̂_l, φ_l⟩| for
+        non-degenerate levels (NaN elsewhere).
+    """
+
+    eig_T: list[float]
+    eig_T_norm: list[float]
+    energies: list[float]
+    rel_err: list[float]
+    capture: list[float]
+    orthogonality: float
+    cos: list[float] = field(default_factory=list)
+
+
+def quadrature_grid(d: int, half_width: float, n_per_dim: int) -> tuple[Tensor, Tensor]:
+    """Cell centres of a uniform grid on [−R, R]^d (M, d) and their volumes (M,) (midpoint rule; the
+    centres never hit the origin for even ``n_per_dim``, which keeps 1/‖x‖ finite)."""
+    h = 2 * half_width / n_per_dim
+    axis = -half_width + h * (torch.arange(n_per_dim, dtype=torch.float64) + 0.5)
+    pts = torch.cartesian_prod(*([axis] * d)).reshape(-1, d)
+    return pts, torch.full((pts.shape[0],), h**d, dtype=torch.float64)
+
+
+def schrodinger_eval(
+    model: nn.Module,
+    op: SchrodingerOperator,
+    true_energies: Tensor,
+    true_fn: Callable[[Tensor], Tensor],
+    points: Tensor,
+    weights: Tensor,
+) -> SchrodingerEval:
+    """Evaluate learned ψ = u√q in float64 with the quadrature rule ``∫ a b ≈ Σ_i w_i a(x_i) b(x_i)``.
+
+    Args:
+        true_energies: (L,) analytic eigenvalues of H, ascending. true_fn: x (M, d) -> (M, L) true
+            eigenfunctions (Lebesgue-normalised). points, weights: (M, d), (M,) e.g. :func:`quadrature_grid`.
+    """
+    m64 = _float64_copy(model)
+    dev = next(m64.parameters()).device
+    psi, Tpsi = [], []
+    for chunk in torch.split(points, 8192):
+        u, TU = op.apply(m64, chunk.to(dev))
+        sq = op.sqrt_density(chunk.to(dev))[:, None]
+        psi.append((u.detach() * sq).cpu())
+        Tpsi.append((TU * sq).cpu())
+    P, TP = torch.cat(psi), torch.cat(Tpsi)
+    w = weights[:, None]
+    gram = P.T @ (w * P)
+    norms = torch.diagonal(gram)
+    rq = (P * w * TP).sum(0) / norms
+    energies = op.eigenvalue_of_H(rq)
+    true_energies = true_energies.to(torch.float64)
+    rel = (energies - true_energies).abs() / true_energies.abs()
+    Ph = P / norms.sqrt()
+    overlap = Ph.T @ (w * true_fn(points))  # (L, L): ⟨ψ̂_l, φ_k⟩
+    same = (true_energies[:, None] - true_energies[None, :]).abs() < 1e-9
+    capture = (overlap**2 * same).sum(1)
+    cos = torch.where(same.sum(1) == 1, torch.diagonal(overlap).abs(), torch.nan)
+    ghat = Ph.T @ (w * Ph)
+    ortho = (ghat - torch.diag(torch.diagonal(ghat))).abs().max()
+    return SchrodingerEval(
+        rq.tolist(), norms.tolist(), energies.tolist(), rel.tolist(), capture.tolist(), float(ortho), cos.tolist()
+    )
+
+
+@dataclass
+class KernelEval:
+    """Learned kernel eigenpairs vs the dense/Nyström reference (float64)."""
+
+    eig: list[float]
+    eig_norm: list[float]
+    rel_err: list[float]
+    cos_pool: list[float]
+    rel_l2_heldout: list[float]
+
+
+def kernel_eval(
+    model: nn.Module, op: KernelOperator, ref_evals: Tensor, ref_pool: Tensor, ref_heldout: Tensor, heldout: Tensor
+) -> KernelEval:
+    """Eigenvalues (Rayleigh quotients on the full pool: exact for the empirical operator), |cos| of the
+    pool values to the dense eigenvectors, and relative L² error of the sign-aligned, normalised functions
+    at held-out points against the Nyström extension."""
+    from theory.operators_reference import gaussian_kernel
+
+    m64 = _float64_copy(model)
+    dev = next(m64.parameters()).device
+    pool = op.pool.to(torch.float64)
+    with torch.no_grad():
+        F = m64(pool.to(dev)).cpu()
+        Fh_new = m64(heldout.to(device=dev, dtype=torch.float64)).cpu()
+    N = pool.shape[0]
+    K = gaussian_kernel(pool, pool, op.bandwidth)
+    norms = (F**2).mean(0)
+    rq = torch.einsum("il,ij,jl->l", F, K / N, F) / N / norms
+    rel = (rq - ref_evals).abs() / ref_evals
+    Fn = F / norms.sqrt()
+    cos = (Fn * ref_pool).mean(0)  # both normalised to mean square 1 on the pool
+    sign = torch.sign(cos)
+    Fh_new = Fh_new / norms.sqrt() * sign
+    err = ((Fh_new - ref_heldout) ** 2).mean(0).sqrt() / (ref_heldout**2).mean(0).sqrt()
+    return KernelEval(rq.tolist(), norms.tolist(), rel.tolist(), cos.abs().tolist(), err.tolist())
+
+
+def saved_activation_bytes(loss_fn: Callable[[nn.Module, Any], Tensor], model: nn.Module, batch: Any) -> int:
+    """Bytes of the tensors autograd saves for the backward pass of one loss evaluation (device-agnostic
+    activation-memory measure; tensors saved more than once are counted once)."""
+    seen: dict[int, int] = {}
+
+    def pack(t: Tensor) -> Tensor:
+        seen[id(t)] = t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss_fn(model, batch)
+    return int(sum(seen.values()))
+
+
+def model_state_bytes(model: nn.Module) -> int:
+    """Parameter bytes × 4 (weights, gradients, Adam's two moments)."""
+    return 4 * sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def svd_pair(f: nn.Module, g: nn.Module) -> SVDPair:
+    return SVDPair(f, g)
+
+
+__all__ += ["SchrodingerEval", "KernelEval", "make_sampler", "svd_pair", "Moments"]

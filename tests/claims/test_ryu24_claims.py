@@ -1,0 +1,126 @@
+"""ryu24 claim runners on tiny configurations (plumbing, determinism, skips); full-size runs are the CLI's job."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from empirical.claims import ryu24
+from empirical.claims.core import RunContext, SkipClaim, verdict_of
+
+TINY = {
+    "matrix": {"shapes": [(8, 6, 3)], "train_shape": (8, 6, 3), "decay": 0.7, "steps": 40, "lr": 3e-2, "n_gauges": 3},
+    "kernel": {
+        "N": 60,
+        "n_heldout": 20,
+        "bandwidth": 1.0,
+        "L": 2,
+        "L_train": 3,
+        "steps": 15,
+        "batch": 16,
+        "lr": 3e-3,
+        "width": 8,
+    },
+    "oscillator": {
+        "dims": [(1, 2, 3), (2, 3, 3)],
+        "steps": 10,
+        "batch": 16,
+        "lr": 3e-3,
+        "width": 8,
+        "sampler_std": 1.5,
+        "grid": (100, 30),
+    },
+    "vs_neuralef": {
+        "d": 1,
+        "L": 2,
+        "L_train": 3,
+        "steps": 10,
+        "batch": 16,
+        "lr": 3e-3,
+        "width": 8,
+        "sampler_std": 1.5,
+        "grid": (100, 30),
+    },
+    "nesting": {
+        "d": 1,
+        "L": 2,
+        "L_train": 3,
+        "steps": 10,
+        "batch": 16,
+        "lr": 3e-3,
+        "width": 8,
+        "sampler_std": 1.5,
+        "grid": (100, 30),
+    },
+}
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    for name, cfg in TINY.items():
+        monkeypatch.setitem(ryu24.CONFIG, name, {"quick": cfg, "full": cfg})
+
+
+def _ctx(tmp_path, claim_id, profile="quick"):
+    return RunContext(
+        profile=profile, device=torch.device("cpu"), seed=0, out_dir=tmp_path, claim_id=claim_id, progress=False
+    )
+
+
+def _run(tmp_path, claim_id):
+    claim = next(c for c in ryu24.CLAIMS if c.id == claim_id)
+    out = claim.runner(_ctx(tmp_path, claim_id))
+    assert out.checks and all(not math.isnan(c.measured) for c in out.checks)
+    assert all(c.reason for c in out.checks)
+    verdict_of(out.checks)
+    for f in out.figures:
+        assert (tmp_path / f).exists()
+    return out
+
+
+def test_ryu24_registry():
+    ids = {c.id for c in ryu24.CLAIMS}
+    assert {
+        "ryu24.lora_subspace_only",
+        "ryu24.nested_optimum_is_truncated_svd",
+        "ryu24.kernel_vs_nystrom",
+        "ryu24.oscillator",
+        "ryu24.vs_neuralef",
+        "ryu24.seq_vs_joint",
+        "ryu24.hydrogen",
+    } == ids
+
+
+def test_ryu24_matrix_claims_tiny(tiny, tmp_path):
+    out = _run(tmp_path, "ryu24.nested_optimum_is_truncated_svd")
+    closed = {c.name: c for c in out.checks if c.name.startswith("closed_form") or c.name.startswith("lbfgs")}
+    assert len(closed) == 7 and all(c.passed for c in closed.values())  # closed-form parts hold at any size
+
+
+def test_ryu24_subspace_claim_tiny(tiny, tmp_path):
+    out = _run(tmp_path, "ryu24.lora_subspace_only")
+    assert out.checks[0].passed and out.checks[1].passed  # the gauge part is closed form
+
+
+@pytest.mark.parametrize(
+    "claim_id", ["ryu24.kernel_vs_nystrom", "ryu24.oscillator", "ryu24.vs_neuralef", "ryu24.seq_vs_joint"]
+)
+def test_ryu24_trained_claims_tiny(tiny, tmp_path, claim_id):
+    _run(tmp_path, claim_id)
+
+
+def test_ryu24_trained_claims_are_deterministic(tiny, tmp_path):
+    a = _run(tmp_path / "a", "ryu24.kernel_vs_nystrom")
+    b = _run(tmp_path / "b", "ryu24.kernel_vs_nystrom")
+    assert a.measured == b.measured
+
+
+def test_ryu24_skips(tmp_path):
+    claims = {c.id: c for c in ryu24.CLAIMS}
+    with pytest.raises(SkipClaim, match="CPU budget"):
+        claims["ryu24.hydrogen"].runner(_ctx(tmp_path, "ryu24.hydrogen"))
+    for cid in ("ryu24.hydrogen", "ryu24.oscillator", "ryu24.kernel_vs_nystrom"):
+        with pytest.raises(SkipClaim, match="needs cuda"):
+            claims[cid].runner(_ctx(tmp_path, cid, "full"))
