@@ -60,7 +60,8 @@ def _build_parser() -> _Parser:
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument("--seed", type=_positive_int("--seed", 0), default=0)
     run.add_argument("--out", type=Path, default=None, help="output folder (default results/<profile>)")
-    run.add_argument("--no-fail", action="store_true", help="exit 0 even if a claim is not reproduced")
+    run.add_argument("--no-fail", action="store_true",
+                     help="exit 0 even if a claim is not reproduced (a runner error still exits 1)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--retrain", action="store_true",
                      help="train again instead of loading stored quick-profile checkpoints (refreshes them)")
@@ -114,7 +115,7 @@ def _verdict_table(results: dict) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     from empirical.claims import select_claims
     from empirical.device import resolve_device
-    from empirical.runner import FAILING_VERDICTS, run_claims
+    from empirical.runner import run_claims
 
     claims = select_claims(args.selectors)
     device = resolve_device(args.device)
@@ -127,9 +128,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
                          progress=not args.quiet, retrain=args.retrain, on_result=report)
     print(_verdict_table(results))
     print(f"\nresults: {out}/ (summary.md, <claim>.json, figures/)")
-    failing = [cid for cid, r in results.items() if r["verdict"].split(":")[0] in FAILING_VERDICTS]
+    errors = [cid for cid, r in results.items() if r["verdict"] == "error"]
+    failing = [cid for cid, r in results.items() if r["verdict"] == "not reproduced"]
+    if errors:  # a runner crashed: a bug, never forgiven by --no-fail
+        print(f"errors: {', '.join(errors)} (tracebacks in the JSON files)", file=sys.stderr)
+        return 1
     if failing and not args.no_fail:
-        print(f"not verified: {', '.join(failing)}", file=sys.stderr)
+        print(f"not reproduced: {', '.join(failing)}", file=sys.stderr)
         return 1
     return 0
 

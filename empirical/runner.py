@@ -20,9 +20,7 @@ from empirical.artifacts import (
 )
 from empirical.claims.core import Claim, RunContext, SkipClaim, verdict_of
 
-__all__ = ["run_claim", "run_claims", "FAILING_VERDICTS"]
-
-FAILING_VERDICTS = ("not reproduced", "error")
+__all__ = ["run_claim", "run_claims"]
 
 
 def run_claim(claim: Claim, *, profile: str, device: torch.device, seed: int, out_dir: Path,

@@ -145,7 +145,7 @@ def _thm1(ctx: RunContext) -> Outcome:
             A = torch.tensor(v, dtype=torch.float64).reshape(d, d).requires_grad_(True)
             f = population_loss(A, sigma, n)
             (gr,) = torch.autograd.grad(f, A)
-            return float(f), gr.reshape(-1).numpy()
+            return float(f.detach()), gr.reshape(-1).numpy()
 
         x0 = ctx.rng("start", d).normal(size=d * d)
         res = minimize(fg, x0, jac=True, method="BFGS", options={"gtol": 1e-13, "maxiter": 20_000})
@@ -248,7 +248,7 @@ def _thm3_critical(ctx: RunContext) -> Outcome:
     sinv = torch.linalg.inv(sigma)
     d, n = PAPER_D, PAPER_N
     checks, measured, labels, norms, bars = [], {}, [], [], []
-    batches, per_batch = ctx.pick((20, 2000), (40, 20000))
+    batches, per_batch = ctx.setting("mc_batches", 20, 40), ctx.setting("mc_per_batch", 2000, 20000)
     for L in (2, 3):
         opt = optimal_scalars(L, n, d)
         a = torch.tensor(opt["a"])
@@ -262,8 +262,8 @@ def _thm3_critical(ctx: RunContext) -> Outcome:
             bars.append(bar)
             measured[f"L{L}_{tag}"] = {"grad_norm": gn, "mc_error": bar, "z": gn / bar, "loss": loss,
                                        "loss_se": loss_se}
-        ev = mc_hessian_eigenvalues(torch.stack([ai * sinv for ai in a]), sigma, n, ctx.pick(4000, 40_000),
-                                    ctx.generator("hessian", L))
+        ev = mc_hessian_eigenvalues(torch.stack([ai * sinv for ai in a]), sigma, n,
+                                    ctx.setting("hessian_samples", 4000, 40_000), ctx.generator("hessian", L))
         tol = 1e-6 * float(ev.abs().max())
         measured[f"L{L}_full_hessian_mc"] = {"positive": int((ev > tol).sum()), "negative": int((ev < -tol).sum()),
                                              "near_zero": int((ev.abs() <= tol).sum()), "min": float(ev[0]),
@@ -335,7 +335,7 @@ def _thm4_gdpp(ctx: RunContext) -> Outcome:
     sigma = _paper_sigma(ctx)
     sinv = torch.linalg.inv(sigma)
     task = LinearRegressionTask(d=PAPER_D, n=PAPER_N, sigma=sigma, prior="inverse_cov")
-    n_fit, n_eval = ctx.pick((6000, 50_000), (50_000, 500_000))
+    n_fit, n_eval = ctx.setting("fit_prompts", 6000, 50_000), ctx.setting("eval_prompts", 50_000, 500_000)
     fit_set = task.sample(n_fit, ctx.generator("fit"))
     # The loss is not convex in (q, b): fit from two starts — Theorem 3's optimum (q = −a, b = 0.5), which knows
     # nothing of the paper's values, and the paper's values — and keep the lower fitted loss; both are recorded.
@@ -343,7 +343,7 @@ def _thm4_gdpp(ctx: RunContext) -> Outcome:
     fits = {}
     for name, x0 in starts.items():
         x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([x], max_iter=ctx.pick(100, 500), line_search_fn="strong_wolfe",
+        opt = torch.optim.LBFGS([x], max_iter=ctx.setting("lbfgs_iterations", 100, 500), line_search_fn="strong_wolfe",
                                 tolerance_grad=1e-12, tolerance_change=1e-16)
 
         def closure(x=x, opt=opt):

@@ -169,6 +169,7 @@ class RunContext:
     claim_id: str = ""
     progress: bool = True
     retrain: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -182,6 +183,10 @@ class RunContext:
     def pick(self, quick: Any, full: Any) -> Any:
         """The quick- or full-profile value of a setting."""
         return quick if self.quick else full
+
+    def setting(self, name: str, quick: Any, full: Any) -> Any:
+        """A named size: ``overrides[name]`` when given (tests shrink runners this way), else :meth:`pick`."""
+        return self.overrides[name] if name in self.overrides else self.pick(quick, full)
 
     def generator(self, *names: str | int) -> torch.Generator:
         return torch_generator(self.seed, self.claim_id, *names)

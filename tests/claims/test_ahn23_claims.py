@@ -6,21 +6,25 @@ import pytest
 import torch
 
 from empirical.claims import get_claim
-from empirical.claims.core import RunContext
-from empirical.claims.core import verdict_of
+from empirical.claims.core import RunContext, verdict_of
 
 EXACT = ["ahn23.lemma1", "ahn23.thm1", "ahn23.thm1_isotropic", "ahn23.data_inadequacy", "ahn23.thm3_critical",
          "ahn23.fig2"]
 
 
-def _ctx(cid, tmp_path):
+#: Smaller Monte-Carlo sizes than the quick profile: the runners' code paths, at test cost.
+SMALL = {"mc_batches": 12, "mc_per_batch": 1000, "hessian_samples": 500, "fit_prompts": 1500, "eval_prompts": 20_000,
+         "lbfgs_iterations": 30}
+
+
+def _ctx(cid, tmp_path, overrides=None):
     return RunContext(profile="quick", device=torch.device("cpu"), seed=0, out_dir=tmp_path, claim_id=cid,
-                      progress=False)
+                      progress=False, overrides=overrides or {})
 
 
 @pytest.mark.parametrize("cid", EXACT)
 def test_exact_claims_verified(cid, tmp_path):
-    out = get_claim(cid).runner(_ctx(cid, tmp_path))
+    out = get_claim(cid).runner(_ctx(cid, tmp_path, SMALL))
     failed = [c.as_dict() for c in out.checks if not c.passed]
     assert verdict_of(out.checks) == "verified", failed
     for f in out.figures:
@@ -28,7 +32,7 @@ def test_exact_claims_verified(cid, tmp_path):
 
 
 def test_thm4_runner_reports_numbers(tmp_path):
-    out = get_claim("ahn23.thm4_gdpp").runner(_ctx("ahn23.thm4_gdpp", tmp_path))
+    out = get_claim("ahn23.thm4_gdpp").runner(_ctx("ahn23.thm4_gdpp", tmp_path, SMALL))
     assert {c.name for c in out.checks} >= {"q1_rel_diff", "b2_rel_diff", "loss_rel_diff"}
     assert out.measured["loss"] > 0 and out.measured["loss_se"] > 0
 
