@@ -1,0 +1,514 @@
+"""fu23 claims — Fu, Chen, Jia, Sharan, fact sheet ``shared/papers/fu23.md``.
+
+Trained-model claims use the quick-profile checkpoints stored under ``empirical/checkpoints/fu23/``
+(retrain: ``python -m empirical.fu23_training --out empirical/checkpoints/fu23``; a missing or mismatching
+checkpoint is retrained automatically). They run at a **reduced scale** (d = 5, n = 10, a 4-layer
+width-64 GPT-2, 4000 steps) — the paper's scale (12 layers, width 256, d = 20, n = 40) is the full profile,
+which needs CUDA and is skipped on CPU. A reduced model may not reproduce the paper: the verdict then says
+"not reproduced" and the numbers are reported.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import torch
+
+from empirical.claims.core import Check, Claim, Outcome, Paper, RunContext, SkipClaim
+
+PAPER = Paper(
+    key="fu23",
+    title="Transformers Learn to Achieve Second-Order Convergence Rates for In-Context Linear Regression "
+    "(v1: Transformers Learn Higher-Order Optimization Methods for In-Context Learning)",
+    authors="Deqing Fu, Tian-Qi Chen, Robin Jia, Vatsal Sharan",
+    venue="NeurIPS 2024",
+    arxiv="2310.17086",
+)
+
+REDUCED = ("reduced scale (quick profile): d = 5, n = 10, 4-layer width-64 GPT-2 / 2-layer LSTM, 4000 Adam steps "
+           "with a curriculum on d (2 → 5), on CPU; the paper: d = 20, n = 40, 12 layers, width 256, 500k steps")
+
+
+# -- fu23.newton_recursion --------------------------------------------------------------------------------
+
+
+def _newton_recursion(ctx: RunContext) -> Outcome:
+    from theory.algorithms import newton_schulz
+    from theory.samplers import LinearRegressionTask
+    from theory.symbolic.fu23 import check_error_power, check_error_recursion, check_scalar_boundary
+
+    dims = ctx.pick([2], [2, 3, 4])
+    general = all(check_error_recursion(d) for d in dims)
+    symmetric = all(check_error_recursion(d, symmetric=True) for d in dims)
+    power = check_error_power(2, ctx.pick(2, 3))
+    scalar = check_scalar_boundary()
+    # numerical: ‖E_{k+1}‖₂ = ‖E_k‖₂² for symmetric S (E_k = I − M_kS is a polynomial in S), while ‖E_k‖ > 1e-6
+    g = ctx.generator("prompts")
+    p = LinearRegressionTask(d=8, n=20, cond=10.0).sample(16, g)
+    S = p.X.transpose(1, 2) @ p.X
+    M = newton_schulz(S, 12)
+    E = torch.eye(8, dtype=torch.float64) - M @ S
+    nrm = torch.linalg.matrix_norm(E, ord=2)  # (k+1, B)
+    ok = nrm[:-1] > 1e-6
+    ratio = nrm[1:][ok] / nrm[:-1][ok] ** 2
+    dev = float((ratio - 1).abs().max())
+    return Outcome(
+        checks=[
+            Check("sympy_identity_general_matrices", float(general), ">=", 1, "exact symbolic identity (d = "
+                  f"{dims}, arbitrary M_k, S)"),
+            Check("sympy_identity_symmetric_matrices", float(symmetric), ">=", 1, "exact symbolic identity"),
+            Check("sympy_I_minus_MkS_equals_E0_power_2k", float(power), ">=", 1, "exact symbolic identity, d = 2"),
+            Check("sympy_scalar_boundary_residual_-1_then_+1", float(scalar), ">=", 1, "exact symbolic identity"),
+            Check("quadratic_convergence_norm_ratio_dev", dev, "<=", 1e-6,
+                  "‖E_{k+1}‖/‖E_k‖² = 1 exactly; float64 round-off in E_k ≈ 1e-15·cond relative to ‖E_k‖ >= 1e-6"),
+        ],
+        measured={"norm_ratio_max_dev": dev, "norms_first_prompt": nrm[:, 0].tolist()},
+        config={"sympy_dims": dims, "numeric": {"d": 8, "n": 20, "cond": 10, "batch": 16, "steps": 12}},
+    )
+
+
+# -- fu23.newton_alpha_boundary ---------------------------------------------------------------------------
+
+
+def _range_residual_norm(S: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """‖I − M_kS‖₂ on range(S) (S full rank here): M (K+1, B, d, d) -> (K+1, B); NaN stays NaN."""
+    E = torch.eye(S.shape[-1], dtype=torch.float64) - M @ S
+    finite = torch.isfinite(E).all(dim=(-1, -2))
+    safe = torch.where(finite.unsqueeze(-1).unsqueeze(-1), E, torch.zeros_like(E))
+    return torch.where(finite, torch.linalg.matrix_norm(safe, ord=2), torch.full_like(finite, float("nan"),
+                                                                                      dtype=torch.float64))
+
+
+def _alpha_boundary(ctx: RunContext) -> Outcome:
+    from empirical.plotting.fu23 import plot_alpha_boundary
+    from theory.algorithms import newton_schulz, ols
+    from theory.samplers import LinearRegressionTask
+
+    g = ctx.generator("prompts")
+    steps = ctx.pick(80, 120)
+    p = LinearRegressionTask(d=20, n=40).sample(ctx.pick(8, 32), g)
+    X = p.X
+    S = X.transpose(1, 2) @ X
+    lmax = torch.linalg.eigvalsh(S)[:, -1]
+    SS = S @ S.transpose(1, 2)
+    alphas = {
+        "paper 2/‖SSᵀ‖₂ (boundary)": 2.0 / torch.linalg.matrix_norm(SS, ord=2),
+        "official code 2/‖SSᵀ‖_F": 2.0 / torch.linalg.matrix_norm(SS, ord="fro"),
+        "suite 1/λ_max² (safe)": 1.0 / lmax**2,
+    }
+    # 1) the theory layer rejects the boundary value
+    try:
+        newton_schulz(S, 1, alphas["paper 2/‖SSᵀ‖₂ (boundary)"])
+        rejected = 0.0
+    except ValueError:
+        rejected = 1.0
+    curves, final_err, first_div = {}, {}, {}
+    w_ols = ols(p)
+    Xty = (X.transpose(1, 2) @ p.y.unsqueeze(-1)).squeeze(-1)
+    for name, a in alphas.items():
+        M = newton_schulz(S, steps, a, allow_unstable=True)
+        res = _range_residual_norm(S, M)
+        curves[name] = torch.where(torch.isnan(res), torch.full_like(res, float("inf")), res).amax(-1).tolist()
+        w = torch.einsum("bij,bj->bi", M[-1], Xty)
+        err = torch.linalg.vector_norm(w - w_ols, dim=-1) / torch.linalg.vector_norm(w_ols, dim=-1)
+        final_err[name] = [float(e) if torch.isfinite(e) else float("inf") for e in err]
+        bad = ~torch.isfinite(res) | (res > 2)
+        first_div[name] = [int(torch.nonzero(bad[:, b])[0]) if bool(bad[:, b].any()) else -1 for b in range(S.shape[0])]
+    paper_key, code_key, safe_key = list(alphas)
+
+    def steps_in_band(name: str) -> torch.Tensor:
+        """Per prompt: the first step k >= 1 with ‖E_k‖ outside [0.5, 2] (contracted or diverged)."""
+        M = newton_schulz(S, steps, alphas[name], allow_unstable=True)
+        res = _range_residual_norm(S, M)[1:]
+        out = (res < 0.5) | (res > 2) | torch.isnan(res)
+        return torch.where(out.any(0), torch.argmax(out.to(torch.int64), 0) + 1, torch.full_like(out[0], steps,
+                                                                                             dtype=torch.int64))
+
+    stuck_boundary = steps_in_band(paper_key)
+    stuck_safe = steps_in_band(safe_key)
+    diverged = torch.tensor([not np.isfinite(e) or e > 1 for e in final_err[paper_key]])
+    ratio_code = (alphas[code_key] * lmax**2)
+    # rank-one prompts (a single example): the official code's Frobenius α equals the boundary exactly
+    x1 = X[:, :1]
+    S1 = x1.transpose(1, 2) @ x1
+    S1S1 = S1 @ S1
+    a1 = 2.0 / torch.linalg.matrix_norm(S1S1, ord="fro")
+    rank1_ratio = a1 * torch.linalg.eigvalsh(S1)[:, -1] ** 2
+    M1 = newton_schulz(S1, 3, a1, allow_unstable=True)
+    rank1_M1_norm = float(torch.linalg.matrix_norm(M1[1:], ord="fro").max() / torch.linalg.matrix_norm(M1[0]).max())
+    fig = plot_alpha_boundary(curves, ctx.figure_path("residual_vs_step"))
+    return Outcome(
+        checks=[
+            Check("theory_rejects_boundary_alpha", rejected, ">=", 1, "newton_schulz must raise at α·λ_max² = 2"),
+            Check("boundary_steps_with_residual_near_1_min", float(stuck_boundary.min()), ">=", 30,
+                  "exact arithmetic: the top residual is −1, then +1 for ever; a float64 perturbation δ ≈ 1e-15 of "
+                  "it needs k ≈ log₂(1/δ) ≈ 50 squarings to leave [0.5, 2], so not before step 30"),
+            Check("safe_alpha_steps_to_contract_max", float(stuck_safe.max()), "<=", 30,
+                  "α = 1/λ_max²: residual 1 − 1/κ², κ = cond(S) ≲ 1e3 here, below 0.5 after ≈ 2log₂κ ≈ 20 steps"),
+            Check("boundary_alpha_diverges_for_some_prompts", float(diverged.sum()), ">=", 1,
+                  "the sign of the rounding error decides: 1 + δ squared repeatedly diverges, 1 − δ contracts"),
+            Check("safe_alpha_converges_rel_err", max(final_err[safe_key]), "<=", 1e-8,
+                  "float64 least squares at cond(S) ≈ 1e2: attainable error ≈ cond·ε_mach ≈ 1e-13"),
+            Check("official_code_alpha_inside_region_max_alpha_lmax2", float(ratio_code.max()), "<", 2.0,
+                  "2/‖S²‖_F < 2/λ_max² whenever S has more than one nonzero eigenvalue"),
+            Check("official_code_alpha_rank_one_on_boundary_dev", float((rank1_ratio - 2).abs().max()), "<=", 1e-12,
+                  "for rank-one S, ‖S²‖_F = λ_max² so α·λ_max² = 2 up to round-off"),
+        ],
+        measured={"curves_max_over_prompts": curves, "final_rel_err": final_err, "first_step_residual_gt_2": first_div,
+                  "official_alpha_times_lmax2": ratio_code.tolist(),
+                  "boundary_first_step_out_of_band": stuck_boundary.tolist(),
+                  "safe_first_step_out_of_band": stuck_safe.tolist(),
+                  "boundary_fraction_diverged": float(diverged.double().mean()), "rank_one_official_alpha_times_lmax2":
+                  rank1_ratio.tolist(), "rank_one_M_k_over_M_0_frobenius_k>=1": rank1_M1_norm},
+        figures=[fig],
+        notes=["α in the paper: 2/‖SSᵀ‖₂ per the fact sheet (the paper's text could not be re-checked here); the "
+               "official code (DeqingFu/transformers-icl-higher-order, models.py newton_inv) uses "
+               "torch.linalg.norm(A @ A.T), i.e. the Frobenius norm: strictly inside the convergence region "
+               "except for rank-one S (a one-example prefix), where it is on the boundary and M_1 = 0 exactly.",
+               "Float64 at the boundary 2/λ_max²: the top residual stays at ≈ 1 for ≈ 50 steps, then round-off "
+               "decides — some prompts diverge, the others contract (late, after ≈ 50 instead of ≈ 15 steps).",
+               "The suite uses α = 1/λ_max² (half the boundary) everywhere and says so."],
+        config={"d": 20, "n": 40, "steps": steps, "batch": S.shape[0]},
+    )
+
+
+# -- fu23.rates -------------------------------------------------------------------------------------------
+
+
+#: Sweep draws per (κ, ε), the fact-sheet reference conditions cross-checked by float64 iteration, and the GD
+#: iteration cap for that cross-check, per profile.
+RATES_SETTINGS = {"quick": {"draws": 32, "conds": [1.0, 10.0], "max_gd": 3000},
+                  "full": {"draws": 256, "conds": [1.0, 10.0, 100.0, 1000.0], "max_gd": 60000}}
+
+
+def _rates(ctx: RunContext) -> Outcome:
+    from empirical.plotting.fu23 import plot_rates
+    from theory.algorithms.gd import empirical_covariance
+    from theory.rates import (
+        fit_gd_rate,
+        fit_newton_rate,
+        gd_steps_spectral,
+        iterated_steps,
+        newton_steps_spectral,
+        rate_sweep,
+    )
+    from theory.samplers import LinearRegressionTask, spd_with_condition
+
+    eps = [10.0**-e for e in range(2, 13)]
+    kappas = [1.0, 10.0, 100.0, 1e3, 1e4]
+    cfg = RATES_SETTINGS[ctx.profile]
+    sweep = rate_sweep(eps, kappas, 20, cfg["draws"], ctx.generator("sweep"))
+    nf, gf = fit_newton_rate(sweep), fit_gd_rate(sweep)
+    # cross-check the exact spectral formulas against float64 iterations (fact sheet reference setting)
+    g = ctx.generator("reference")
+    conds = cfg["conds"]
+    ref_rows, mismatch = [], 0
+    for c in conds:
+        sigma = spd_with_condition(20, c, g) if c > 1 else torch.eye(20, dtype=torch.float64)
+        p = LinearRegressionTask(d=20, n=40, sigma=sigma).sample(4, g)
+        nt, gd_it = iterated_steps(p, 1e-8, max_gd=cfg["max_gd"])
+        S = p.X.transpose(1, 2) @ p.X
+        lam, V = torch.linalg.eigh(S)
+        cvec = torch.einsum("bji,bj->bi", V, p.meta["w"])
+        nt_f = newton_steps_spectral(lam, cvec, 1e-8)
+        gd_f = gd_steps_spectral(lam, cvec, 1e-8)
+        mismatch = max(mismatch, int((nt - nt_f).abs().max()), int((gd_it - gd_f).abs().max()))
+        kap = torch.linalg.cond(empirical_covariance(p.X))
+        ref_rows.append({"cond_sigma": c, "cond_S_median": float(kap.median()), "newton_iterated": nt.tolist(),
+                         "newton_formula": nt_f.tolist(), "gd_iterated": gd_it.tolist(), "gd_formula": gd_f.tolist()})
+    fig = plot_rates(eps, kappas, sweep.newton, sweep.gd, ctx.figure_path("steps_vs_eps"))
+    return Outcome(
+        checks=[
+            Check("newton_fit_coef_log2_kappa", nf.coef[0], "<=", 2.5, "theory 2 (α = 1/λ_max², slowest direction "
+                  "1 − 1/κ²); random target weights lower it slightly, never above 2 + fit noise"),
+            Check("newton_fit_coef_log2_kappa_lower", nf.coef[0], ">=", 1.5, "theory 2"),
+            Check("newton_fit_coef_log2_ln_inv_eps", nf.coef[1], "<=", 1.5, "theory 1 (log log 1/ε)"),
+            Check("newton_fit_coef_log2_ln_inv_eps_lower", nf.coef[1], ">=", 0.5, "theory 1"),
+            Check("newton_fit_r2", nf.r2, ">=", 0.95, "the two-term log law should explain nearly all variation"),
+            Check("gd_fit_slope_kappa_ln_inv_eps", gf.coef[0], "<=", 0.55,
+                  "theory 1/2 (ln((κ+1)/(κ−1)) ≈ 2/κ); the finite-κ correction and random target weights only "
+                  "lower it"),
+            Check("gd_fit_slope_kappa_ln_inv_eps_lower", gf.coef[0], ">=", 0.4, "theory 1/2"),
+            Check("gd_fit_r2", gf.r2, ">=", 0.95, "κ·ln(1/ε) law"),
+            Check("formula_vs_float64_iteration_max_step_diff", mismatch, "<=", 1,
+                  "the spectral formula is exact; float64 iterates may cross ε one step earlier or later"),
+        ],
+        measured={"sweep": sweep.as_dict(), "newton_fit": nf.as_dict(), "gd_fit": gf.as_dict(),
+                  "reference_setting_d20_n40_eps1e-8": ref_rows},
+        figures=[fig],
+        notes=["κ = cond(XᵀX) (spectra with λ_max = 1, λ_min = 1/κ, the rest log-uniform; random targets). Step counts "
+               "from exact spectral formulas (theory/rates.py), cross-checked against float64 iterations.",
+               "Fact sheet reference (numpy, d=20, n=40, ε=1e-8, cond Σ = 1/10/100/1000): Newton 15/16/22/25, GD "
+               "279/455/3175/13915 — compare with reference_setting_d20_n40_eps1e-8."],
+        config={"eps": eps, "kappa": kappas, "d": 20, **cfg},
+    )
+
+
+# -- fu23.construction_k_plus_8 ---------------------------------------------------------------------------
+
+#: (quick, full) settings (d, n, cond Σ, k); n < d included on purpose.
+CONSTRUCTION_SETTINGS = (
+    [(3, 10, 1.0, 8), (5, 20, 10.0, 6), (8, 40, 100.0, 8), (17, 50, 1000.0, 6), (6, 4, 10.0, 5), (4, 12, 30.0, 0)],
+    [(3, 10, 1.0, 8), (5, 20, 10.0, 6), (8, 40, 100.0, 8), (17, 50, 1000.0, 8), (6, 4, 10.0, 8), (20, 40, 1.0, 8),
+     (20, 40, 1000.0, 8), (10, 100, 1e4, 8)],
+)
+
+
+def _construction(ctx: RunContext) -> Outcome:
+    from constructions.newton import SETUP_LAYERS, build_newton, layerwise_deviation, run_newton_construction
+    from empirical.plotting.fu23 import plot_construction_deviation
+    from theory.samplers import LinearRegressionTask, spd_with_condition
+
+    g = ctx.generator("prompts")
+    settings = ctx.pick(*CONSTRUCTION_SETTINGS)
+    worst, worst_pred, count_err = 0.0, 0.0, 0
+    rows, series = [], {}
+    for d, n, cond, k in ctx.track(settings, "settings"):
+        sigma = spd_with_condition(d, cond, g) if cond > 1 else torch.eye(d, dtype=torch.float64)
+        prompt = LinearRegressionTask(d=d, n=n, m=3, sigma=sigma).sample(16, g)
+        for budget in ("paper", "minimal"):
+            tr = run_newton_construction(prompt, k, budget=budget)
+            count_err += abs(tr.model.num_layers - (k + SETUP_LAYERS[budget]))
+            devs, pdev = layerwise_deviation(tr, prompt)
+            mx = max(r["max_rel_dev"] for r in devs if r["max_rel_dev"] is not None)
+            worst, worst_pred = max(worst, mx), max(worst_pred, pdev)
+            if budget == "paper":
+                series[f"d={d},n={n},κ={cond:g},k={k}"] = [r["max_rel_dev"] for r in devs[2:]]
+            rows.append({"d": d, "n": n, "cond": cond, "k": k, "budget": budget, "layers": tr.model.num_layers,
+                         "max_rel_dev": mx, "pred_rel_dev": pdev})
+    # every violated assumption is reported at once
+    try:
+        build_newton(4, 2, alpha=1.0, norm_bound=2.0)  # α·B² = 4 >= 2
+        rejected_msg = ""
+    except ValueError as e:
+        rejected_msg = str(e)
+    try:
+        build_newton(4, -1, alpha=-1.0, norm_bound=float("nan"))
+        all_msg = ""
+    except ValueError as e:
+        all_msg = str(e)
+    names_all = float(all(s in all_msg for s in ("k:", "alpha:", "norm_bound:")))
+    fig = plot_construction_deviation(series, 1e-10, ctx.figure_path("per_layer_deviation"))
+    return Outcome(
+        checks=[
+            Check("max_rel_dev_per_layer_vs_newton", worst, "<=", 1e-10,
+                  "fact sheet acceptance 1e-10 (observed round-off is ~1e-15·cond amplification)"),
+            Check("query_prediction_rel_dev", worst_pred, "<=", 1e-10, "same bound, applied to x_qᵀŵ_k"),
+            Check("layer_count_mismatch", count_err, "<=", 0, "exactly k + 8 (paper budget) / k + 3 (minimal)"),
+            Check("boundary_alpha_rejected", float("alpha" in rejected_msg), ">=", 1, "α·B² >= 2 must be refused"),
+            Check("all_violations_listed_at_once", names_all, ">=", 1, "one error naming k, alpha and norm_bound"),
+        ],
+        measured={"rows": rows, "rejection_message": rejected_msg, "all_violations_message": all_msg},
+        figures=[fig],
+        notes=["Construction is ours (the paper's appendix could not be retrieved): ReLU attention, width 3d + 6, "
+               "k + 3 working layers (pair labels, M_0 = αS, k Newton steps, read-out) + 5 zero-weight blocks to "
+               "meet the k + 8 of the paper's v1/v2 (v3 states k + O(1)). So k + 8 layers suffice, with room to spare.",
+               "n < d is covered (d=6, n=4): the construction equals Newton's iterates, which tend to the "
+               "minimum-norm solution; n >= d is not needed. α = 1/B², B = max λ_max(XᵀX) of the batch."],
+        config={"settings (d, n, cond, k)": settings, "batch": 16, "queries": 3},
+    )
+
+
+# -- trained models ---------------------------------------------------------------------------------------
+
+NEWTON_STEPS = 12
+GD_STEPS = [0] + [2**i for i in range(0, 13)]
+#: Prompts per profile: (probe-training prompts, held-out test prompts).
+STUDY_SIZES = {"quick": (512, 128), "full": (2048, 512)}
+
+
+@cache
+def _study(profile: str, seed: int, device: str, name: str, sizes: tuple[int, int]) -> dict:
+    """Load (or train) one model and compute the similarity study on held-out prompts (cached per run)."""
+    from empirical.fu23_training import RECIPES, load_or_train, task_of
+    from empirical.probes import similarity_study
+    from empirical.seeding import torch_generator
+
+    r = RECIPES[profile][name]
+    model, side = load_or_train(r, device)
+    task = task_of(r)
+    g = torch_generator(seed, "fu23", "study", name)
+    n_train, n_test = sizes
+    tr = task.sample(n_train, g)
+    te_task = type(task)(d=r.d, n=r.n, m=2 * r.d, cond=r.cond)
+    te = te_task.sample(n_test, g)
+    res = similarity_study(model, tr, te, NEWTON_STEPS, GD_STEPS)
+    with torch.no_grad():
+        pred = model.predict(te.with_queries(te.xq[:, :1], te.yq[:, :1])).double().cpu()
+    query_mse = float(((pred[:, -1] - te.yq[:, 0]) ** 2).mean())
+    zero_mse = float((te.yq[:, 0] ** 2).mean())  # the trivial predictor ŷ = 0 (the loss plateau of ICL training)
+    return {"result": res, "sidecar": {k: v for k, v in side.items() if k != "trained_now"},
+            "trained_now": side.get("trained_now", False), "query_mse": query_mse, "zero_predictor_mse": zero_mse,
+            "layers": r.layers}
+
+
+def _learning_note(s: dict, name: str) -> str:
+    """Plain statement of how far the model got (a model stuck at the zero predictor cannot track anything)."""
+    ratio = s["query_mse"] / s["zero_predictor_mse"]
+    state = ("it has not left the initial loss plateau at this reduced scale" if ratio > 0.9 else
+             "it has learned in context only partly" if ratio > 0.1 else "it has learned in context")
+    return (f"{name}: query MSE {s['query_mse']:.3g} on held-out prompts vs {s['zero_predictor_mse']:.3g} for the "
+            f"zero predictor (ratio {ratio:.2f}: {state})")
+
+
+def _get_study(ctx: RunContext, name: str) -> dict:
+    if ctx.profile == "full" and ctx.device.type != "cuda":
+        raise SkipClaim("needs cuda: the full profile trains 12-layer width-256 models at d = 20, n = 40")
+    return _study(ctx.profile, ctx.seed, str(ctx.device), name, STUDY_SIZES[ctx.profile])
+
+
+def _heatmaps(ctx: RunContext, res, stem: str, title: str) -> str:
+    from empirical.plotting.fu23 import plot_similarity_heatmaps
+
+    maps = {"errors vs Newton": res.err_newton.numpy(), "errors vs GD": res.err_gd.numpy(),
+            "weights vs Newton": res.w_newton.numpy(), "weights vs GD": res.w_gd.numpy()}
+    steps = {"errors vs Newton": res.newton_steps, "errors vs GD": res.gd_steps,
+             "weights vs Newton": res.newton_steps, "weights vs GD": res.gd_steps}
+    return plot_similarity_heatmaps(maps, steps, ctx.figure_path(stem), title)
+
+
+def _newton_tracking_checks(res, layers: int, prefix: str) -> tuple[list[Check], dict]:
+    """Best-matching Newton step per layer 1..L (similarity of errors): line fit; checks slope > 0, R² >= 0.8."""
+    from empirical.probes import best_match, linear_fit
+
+    ell = np.arange(1, layers + 1)
+    st, val = best_match(res.err_newton[1:], res.newton_steps)
+    fit = linear_fit(ell, st)
+    stw, valw = best_match(res.w_newton[1:], res.newton_steps)
+    fitw = linear_fit(ell, stw)
+    checks = [
+        Check(f"{prefix}newton_match_slope_per_layer", fit["slope"], ">", 0,
+              "matched Newton step must grow with depth (paper: ≈ 3 iterations per middle layer)"),
+        Check(f"{prefix}newton_match_linear_r2", fit["r2"], ">=", 0.8,
+              "judgment threshold for 'linear growth' (the sheet asks for R² reported; the paper gives no number)"),
+    ]
+    return checks, {"best_newton_step_errors": st.tolist(), "best_newton_sim_errors": val.tolist(),
+                    "fit_errors": fit, "best_newton_step_weights": stw.tolist(),
+                    "best_newton_sim_weights": valw.tolist(), "fit_weights": fitw}
+
+
+def _layers_track_newton(ctx: RunContext) -> Outcome:
+    s = _get_study(ctx, "gpt2_iso")
+    res = s["result"]
+    checks, m = _newton_tracking_checks(res, s["layers"], "")
+    fig = _heatmaps(ctx, res, "similarity_heatmaps", "GPT-2 (isotropic x) vs Newton / GD")
+    return Outcome(checks=checks, measured={**m, "similarity": res.as_dict(), "query_mse": s["query_mse"],
+                                            "zero_predictor_mse": s["zero_predictor_mse"],
+                                            "checkpoint": s["sidecar"], "trained_now": s["trained_now"]},
+                   figures=[fig], notes=[REDUCED, _learning_note(s, "gpt2_iso"),
+                                         f"probes: closed-form ridge read-out per layer on "
+                                                  f"{STUDY_SIZES[ctx.profile][0]} training prompts; similarities on "
+                                                  f"{STUDY_SIZES[ctx.profile][1]} held-out prompts"],
+                   config={"newton_steps": NEWTON_STEPS, "gd_steps": GD_STEPS, "model": "gpt2_iso"})
+
+
+def _gd_exponential(ctx: RunContext) -> Outcome:
+    from empirical.plotting.fu23 import plot_best_match
+    from empirical.probes import best_match, linear_fit
+
+    s = _get_study(ctx, "gpt2_iso")
+    res = s["result"]
+    L = s["layers"]
+    ell = np.arange(1, L + 1)
+    nt, _ = best_match(res.err_newton[1:], res.newton_steps)
+    gdst, gdv = best_match(res.err_gd[1:], res.gd_steps)
+    log_fit = linear_fit(ell, np.log2(np.maximum(gdst, 1)))
+    lin_fit = linear_fit(ell, gdst)
+    newton_fit = linear_fit(ell, nt)
+    # theory: GD steps t matching Newton step k satisfy t ≈ c·2^k, so log₂t tracks k one-for-one
+    slope_ratio = log_fit["slope"] / newton_fit["slope"] if newton_fit["slope"] > 0 else float("nan")
+    growth_gd = float(gdst[-1] / max(gdst[0], 1))
+    growth_newton = float(max(nt[-1], 1) / max(nt[0], 1))
+    fig = plot_best_match(list(ell), {"Newton (errors)": nt, "GD (errors)": gdst}, ctx.figure_path("best_match"),
+                          log_y=True)
+    return Outcome(
+        checks=[
+            Check("gd_match_log2_slope_per_layer", log_fit["slope"], ">", 0, "matched GD steps must grow with depth"),
+            Check("gd_growth_factor_minus_newton_growth_factor", growth_gd - growth_newton, ">", 0,
+                  "over the same layers GD's matched step must grow by a larger factor than Newton's"),
+            Check("gd_log_fit_r2_minus_linear_fit_r2", (log_fit["r2"] if not np.isnan(log_fit["r2"]) else -1)
+                  - (lin_fit["r2"] if not np.isnan(lin_fit["r2"]) else -1), ">=", 0,
+                  "exponential growth: log₂(steps) is better fitted by a line than the steps themselves"),
+        ],
+        measured={"best_gd_step": gdst.tolist(), "best_gd_sim": gdv.tolist(), "best_newton_step": nt.tolist(),
+                  "log2_gd_fit": log_fit, "linear_gd_fit": lin_fit, "newton_fit": newton_fit,
+                  "log2gd_slope_over_newton_slope": slope_ratio, "growth_gd": growth_gd,
+                  "growth_newton": growth_newton},
+        figures=[fig],
+        notes=[REDUCED, _learning_note(s, "gpt2_iso"),
+               "GD: step 1/λ_max(XᵀX) on ½‖Xw − y‖², steps on a log grid 0, 1, 2, 4 … 4096 (as the "
+                        "official code's log grid)"],
+        config={"gd_steps": GD_STEPS},
+    )
+
+
+def _ill_conditioned(ctx: RunContext) -> Outcome:
+    from empirical.probes import best_match
+
+    s = _get_study(ctx, "gpt2_ill")
+    res = s["result"]
+    checks, m = _newton_tracking_checks(res, s["layers"], "ill_")
+    _, nv = best_match(res.err_newton[-1:], res.newton_steps)
+    _, gv = best_match(res.err_gd[-1:], res.gd_steps)
+    checks.append(Check("ill_last_layer_newton_sim_minus_gd_sim", float(nv[0] - gv[0]), ">=", 0,
+                        "the last layer must match Newton at least as well as any GD step ≤ 4096"))
+    fig = _heatmaps(ctx, res, "similarity_heatmaps", "GPT-2 trained and tested at cond(Σ) = 100")
+    return Outcome(checks=checks, measured={**m, "last_layer_best_newton_sim": float(nv[0]),
+                                            "last_layer_best_gd_sim": float(gv[0]), "similarity": res.as_dict(),
+                                            "query_mse": s["query_mse"],
+                                            "zero_predictor_mse": s["zero_predictor_mse"], "checkpoint": s["sidecar"]},
+                   figures=[fig], notes=[REDUCED, _learning_note(s, "gpt2_ill"),
+                                         "ill-conditioned: a fresh Σ with cond(Σ) = 100 per prompt "
+                                                  "(geometric spectrum, Haar rotation), for training and testing"],
+                   config={"cond": 100, "model": "gpt2_ill"})
+
+
+def _lstm(ctx: RunContext) -> Outcome:
+    from empirical.plotting.fu23 import plot_best_match
+    from empirical.probes import best_match
+
+    tf = _get_study(ctx, "gpt2_iso")
+    ls = _get_study(ctx, "lstm_iso")
+    tf_sim = float(tf["result"].err_newton[-1].max())
+    ls_sim = float(ls["result"].err_newton[-1].max())
+    tf_st, _ = best_match(tf["result"].err_newton, tf["result"].newton_steps)
+    ls_st, _ = best_match(ls["result"].err_newton, ls["result"].newton_steps)
+    fig = plot_best_match(list(range(0, max(len(tf_st), len(ls_st)))),
+                          {"GPT-2 vs Newton": tf_st, "LSTM vs Newton": ls_st}, ctx.figure_path("best_match"))
+    return Outcome(
+        checks=[Check("transformer_minus_lstm_best_newton_similarity_last_layer", tf_sim - ls_sim, ">=", 0.05,
+                      "'clearly below': a margin of 0.05 in mean cosine (judgment; the paper gives no number)")],
+        measured={"transformer_last_layer_best_newton_sim": tf_sim, "lstm_last_layer_best_newton_sim": ls_sim,
+                  "transformer_best_steps": tf_st.tolist(), "lstm_best_steps": ls_st.tolist(),
+                  "transformer_query_mse": tf["query_mse"], "lstm_query_mse": ls["query_mse"],
+                  "lstm_similarity": ls["result"].as_dict()},
+        figures=[fig], notes=[REDUCED, _learning_note(tf, "gpt2_iso"), _learning_note(ls, "lstm_iso")],
+        config={"models": ["gpt2_iso", "lstm_iso"]},
+    )
+
+
+CLAIMS = [
+    Claim("fu23.newton_recursion", "fu23", "Iterative Newton's error obeys I − M_{k+1}S = (I − M_kS)² (quadratic "
+          "convergence once ‖I − M_kS‖ < 1).", "§3 (Iterative Newton's method)", ("symbolic", "numerical"),
+          _newton_recursion, "sympy identity on symbolic matrices; ‖E_{k+1}‖ = ‖E_k‖² to round-off"),
+    Claim("fu23.newton_alpha_boundary", "fu23", "Newton–Schulz converges only for 0 < α < 2/λ_max(S)²; the value "
+          "2/‖SSᵀ‖₂ is on the boundary and does not contract the top direction.", "§3 initialisation (derived)",
+          ("numerical",), _alpha_boundary, "rejection + float64 demonstration; safe α converges"),
+    Claim("fu23.rates", "fu23", "Steps to relative error ε: Newton ≈ log κ + log log 1/ε, GD with the best fixed step "
+          "≈ κ log 1/ε.", "§3 / §4 (convergence rates)", ("benchmark",), _rates,
+          "fitted coefficients within stated bands of theory over ε ∈ 1e-2..1e-12, κ ∈ 1..1e4"),
+    Claim("fu23.construction_k_plus_8", "fu23", "A transformer implements k Newton iterations with k + 8 layers "
+          "(v1/v2; v3: k + O(1)).", "§5 Theorem (appendix)", ("construction",), _construction,
+          "layer count = k + 8; per-step agreement <= 1e-10 relative in float64, k <= 8"),
+    Claim("fu23.layers_track_newton", "fu23", "Successive transformer layers match successive Newton iterations, "
+          "roughly linearly in depth.", "§4, Fig. (similarity heatmaps)", ("trained",), _layers_track_newton,
+          "best-match Newton step vs layer: slope > 0 and linear-fit R² >= 0.8 (reported)"),
+    Claim("fu23.gd_needs_exponentially_more", "fu23", "Matching a layer needs exponentially more GD steps than "
+          "Newton steps.", "§4", ("trained",), _gd_exponential, "log₂ GD match grows; exponential fits better"),
+    Claim("fu23.ill_conditioned", "fu23", "On ill-conditioned data (cond Σ = 100) the transformer still tracks "
+          "Newton, where GD struggles.", "§4 (ill-conditioned)", ("trained",), _ill_conditioned,
+          "as layers_track_newton at cond 100, and Newton matches the last layer at least as well as GD"),
+    Claim("fu23.lstm_not_newton", "fu23", "An LSTM trained the same way does not behave like Newton.",
+          "§4 (LSTM)", ("trained",), _lstm, "LSTM's best Newton similarity >= 0.05 below the transformer's"),
+]

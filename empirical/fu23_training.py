@@ -1,0 +1,197 @@
+"""fu23 trained models: the recipes (quick and full profile), training through :func:`empirical.train.train`,
+and the stored quick-profile checkpoints under ``empirical/checkpoints/fu23/``.
+
+Retrain the stored quick-profile checkpoints (CPU, a few minutes each on an idle 2-core machine)::
+
+    python -m empirical.fu23_training --out empirical/checkpoints/fu23
+
+Task (Garg et al. format, Fu et al. 2023 §4): x ~ N(0, Σ), w ~ N(0, I), y = wᵀx (no noise); loss = mean
+squared error of the predictions at x_1 … x_n (each from the preceding examples) and at the query.
+The paper trains a 12-layer, 8-head, width-256 GPT-2 at d = 20, n = 40 for 500k steps with a curriculum;
+the quick profile is a reduced scale (d = 5, n = 10, 4 layers, width 64, 4000 steps, curriculum on d from 2)
+and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from empirical.checkpoints import load_model_state, read_sidecar, save_model
+from empirical.models.gpt2_icl import GPT2ICL
+from empirical.models.lstm import LSTMICL
+from empirical.seeding import torch_generator
+from empirical.train import TrainConfig, train
+from theory.prompts import PromptBatch
+from theory.samplers import LinearRegressionTask
+
+__all__ = ["ModelRecipe", "RECIPES", "CHECKPOINT_DIR", "build_model", "task_of", "train_recipe", "load_or_train",
+           "curriculum_dims", "truncate_dims",
+           "icl_loss"]
+
+CHECKPOINT_DIR = Path(__file__).parent / "checkpoints" / "fu23"
+Kind = Literal["gpt2", "lstm"]
+
+
+@dataclass(frozen=True)
+class ModelRecipe:
+    """Everything that determines a trained model (stored in the sidecar JSON)."""
+
+    name: str
+    kind: Kind
+    d: int
+    n: int
+    cond: float
+    width: int
+    layers: int
+    heads: int
+    steps: int
+    batch_size: int
+    lr: float
+    warmup: int
+    seed: int
+    curriculum_start_dims: int
+    curriculum_every: int
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, optimizer="adam",
+                           schedule="cosine", warmup=self.warmup, grad_clip=1.0, seed=self.seed)
+
+
+def _quick(name: str, kind: Kind, cond: float, layers: int) -> ModelRecipe:
+    return ModelRecipe(name, kind, d=5, n=10, cond=cond, width=64, layers=layers, heads=4, steps=4000, batch_size=32,
+                       lr=1e-3, warmup=100, seed=0, curriculum_start_dims=2, curriculum_every=400)
+
+
+def _full(name: str, kind: Kind, cond: float, layers: int) -> ModelRecipe:
+    width = 256
+    return ModelRecipe(name, kind, d=20, n=40, cond=cond, width=width, layers=layers, heads=8, steps=100_000,
+                       batch_size=64, lr=1e-4, warmup=2000, seed=0, curriculum_start_dims=5, curriculum_every=2000)
+
+
+#: Per profile: the isotropic transformer, the ill-conditioned transformer (cond Σ = 100), the LSTM.
+RECIPES: dict[str, dict[str, ModelRecipe]] = {
+    "quick": {"gpt2_iso": _quick("gpt2_iso", "gpt2", 1.0, 4), "gpt2_ill": _quick("gpt2_ill", "gpt2", 100.0, 4),
+              "lstm_iso": _quick("lstm_iso", "lstm", 1.0, 2)},
+    "full": {"gpt2_iso": _full("gpt2_iso", "gpt2", 1.0, 12), "gpt2_ill": _full("gpt2_ill", "gpt2", 100.0, 12),
+             "lstm_iso": _full("lstm_iso", "lstm", 1.0, 3)},
+}
+
+
+def task_of(r: ModelRecipe) -> LinearRegressionTask:
+    """Prompts of the recipe: a fresh Σ with cond(Σ) = r.cond per prompt (Σ = I when cond = 1), one query."""
+    return LinearRegressionTask(d=r.d, n=r.n, m=1, cond=r.cond)
+
+
+def curriculum_dims(r: ModelRecipe, step: int) -> int:
+    """Active input dimensions at ``step`` (Garg et al.'s curriculum on d: +1 every ``curriculum_every`` steps)."""
+    return min(r.d, r.curriculum_start_dims + step // r.curriculum_every)
+
+
+def truncate_dims(prompt: PromptBatch, dims: int) -> PromptBatch:
+    """Zero the features beyond ``dims`` and recompute the labels from the prompt's true w (noiseless task)."""
+    if dims >= prompt.d:
+        return prompt
+    mask = (torch.arange(prompt.d, device=prompt.device) < dims).to(prompt.dtype)
+    w = prompt.meta["w"].to(device=prompt.device, dtype=prompt.dtype)
+    X, xq = prompt.X * mask, prompt.xq * mask
+    return PromptBatch(X, (X @ w.unsqueeze(-1)).squeeze(-1), xq, (xq @ w.unsqueeze(-1)).squeeze(-1), prompt.meta)
+
+
+def build_model(r: ModelRecipe, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> nn.Module:
+    g = torch_generator(r.seed, "fu23", r.name, "init")
+    if r.kind == "gpt2":
+        return GPT2ICL(r.d, r.width, r.layers, r.heads, max_tokens=2 * r.n + 1, generator=g, device=device,
+                       dtype=dtype)
+    if r.kind == "lstm":
+        return LSTMICL(r.d, r.width, r.layers, generator=g, device=device, dtype=dtype)
+    raise ValueError(f"kind: expected 'gpt2' or 'lstm', got {r.kind!r}")
+
+
+def icl_loss(model: nn.Module, prompt: PromptBatch) -> torch.Tensor:
+    """Mean squared error over all prediction positions (x_1 … x_n and the query)."""
+    pred = model.predict(prompt)
+    return ((pred - torch.cat([prompt.y, prompt.yq], 1).to(pred.dtype)) ** 2).mean()
+
+
+def train_recipe(r: ModelRecipe, device: torch.device | str = "cpu", progress: bool = True) -> tuple[nn.Module, list]:
+    """Train one recipe with the suite's training loop; returns (model, loss history)."""
+    model = build_model(r, device)
+    task = task_of(r)
+    dev = torch.device(device)
+
+    def sample(g: torch.Generator, step: int) -> PromptBatch:
+        return truncate_dims(task.sample(r.batch_size, g, dtype=torch.float32, device=dev), curriculum_dims(r, step))
+
+    res = train(model, sample, icl_loss, r.train_config(), progress=progress, desc=f"fu23 {r.name}")
+    return model, res.losses
+
+
+def _metrics(losses: list[float], device: str) -> dict:
+    """Final loss (mean of the last 100 steps) and the loss curve averaged over blocks of 100 steps."""
+    blocks = [sum(losses[i:i + 100]) / len(losses[i:i + 100]) for i in range(0, len(losses), 100)]
+    return {"final_loss_mean_last100": blocks[-1] if blocks else float("nan"), "loss_per_100_steps": blocks,
+            "device": device}
+
+
+def _command(out: Path, names: list[str], profile: str) -> str:
+    return "python -m empirical.fu23_training " + " ".join(
+        shlex.quote(a) for a in ["--out", str(out), "--profile", profile, "--models", *names])
+
+
+def load_or_train(r: ModelRecipe, device: torch.device | str = "cpu", directory: Path | None = None,
+                  progress: bool = True) -> tuple[nn.Module, dict]:
+    """The stored checkpoint of ``r`` when its sidecar config matches, else train (and store it).
+
+    Returns:
+        (model in eval mode, sidecar dict with ``trained_now``).
+    """
+    directory = CHECKPOINT_DIR if directory is None else Path(directory)
+    path = directory / f"{r.name}.safetensors"
+    if path.exists():
+        side = read_sidecar(path)
+        if side.get("config") == asdict(r):
+            model = load_model_state(build_model(r, "cpu"), path).to(device)
+            model.eval()
+            return model, {**side, "trained_now": False}
+    model, losses = train_recipe(r, device, progress)
+    metrics = _metrics(losses, str(device))
+    save_model(model, path, config=asdict(r), command=_command(directory, [r.name], "quick"), seed=r.seed,
+               metrics=metrics)
+    model.eval()
+    return model, {"config": asdict(r), "metrics": metrics, "trained_now": True}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m empirical.fu23_training", description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=CHECKPOINT_DIR)
+    ap.add_argument("--profile", choices=sorted(RECIPES), default="quick")
+    ap.add_argument("--models", nargs="*", default=None, help=f"subset of {sorted(RECIPES['quick'])}")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    names = args.models or sorted(RECIPES[args.profile])
+    for name in names:
+        if name not in RECIPES[args.profile]:
+            print(f"--models: unknown model {name!r} (known: {sorted(RECIPES[args.profile])})", file=sys.stderr)
+            return 2
+    for name in names:
+        r = RECIPES[args.profile][name]
+        model, losses = train_recipe(r, args.device, progress=True)
+        metrics = _metrics(losses, args.device)
+        save_model(model, args.out / f"{r.name}.safetensors", config=asdict(r),
+                   command=_command(args.out, [name], args.profile), seed=r.seed, metrics=metrics)
+        print(f"{name}: final loss (mean of last 100 steps) {metrics['final_loss_mean_last100']:.4g}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

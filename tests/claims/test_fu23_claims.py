@@ -1,0 +1,71 @@
+"""Every fu23 claim runner, quick profile, reduced sizes; trained claims use the stored checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import empirical.claims.fu23 as fu23
+from empirical.checkpoints import read_sidecar
+from empirical.claims import get_claim
+from empirical.claims.core import RunContext, SkipClaim
+from empirical.fu23_training import CHECKPOINT_DIR, RECIPES
+from empirical.runner import run_claim
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def small(monkeypatch):
+    monkeypatch.setattr(fu23, "CONSTRUCTION_SETTINGS", ([(3, 10, 1.0, 8), (6, 4, 10.0, 3)], []))
+    monkeypatch.setattr(fu23, "RATES_SETTINGS", {"quick": {"draws": 8, "conds": [1.0], "max_gd": 800}})
+    monkeypatch.setattr(fu23, "STUDY_SIZES", {"quick": (96, 24)})
+    fu23._study.cache_clear()
+    yield
+    fu23._study.cache_clear()
+
+
+def test_fu23_claims_registered():
+    ids = {"fu23.newton_recursion", "fu23.newton_alpha_boundary", "fu23.rates", "fu23.construction_k_plus_8",
+           "fu23.layers_track_newton", "fu23.gd_needs_exponentially_more", "fu23.ill_conditioned",
+           "fu23.lstm_not_newton"}
+    assert ids == {c.id for c in fu23.CLAIMS}
+
+
+@pytest.mark.parametrize("cid", ["fu23.newton_recursion", "fu23.newton_alpha_boundary", "fu23.rates",
+                                 "fu23.construction_k_plus_8"])
+def test_fu23_theory_claims_verified(cid, small, tmp_path):
+    r = run_claim(get_claim(cid), profile="quick", device=CPU, seed=0, out_dir=tmp_path, progress=False)
+    assert r["verdict"] == "verified", r.get("error") or [c for c in r["checks"] if not c["passed"]]
+    for f in r["figures"]:
+        assert (tmp_path / f).exists()
+    assert json.loads((tmp_path / f"{cid}.json").read_text())["verdict"] == "verified"
+
+
+def test_fu23_checkpoints_stored_with_command():
+    for name, r in RECIPES["quick"].items():
+        path = CHECKPOINT_DIR / f"{name}.safetensors"
+        assert path.exists(), f"missing checkpoint {path}: run python -m empirical.fu23_training"
+        side = read_sidecar(path)
+        assert side["command"].startswith("python -m empirical.fu23_training")
+        assert side["config"]["steps"] == r.steps and side["seed"] == r.seed
+
+
+def test_fu23_trained_claims_run_from_checkpoints(small, tmp_path):
+    for cid in ("fu23.layers_track_newton", "fu23.gd_needs_exponentially_more", "fu23.ill_conditioned",
+                "fu23.lstm_not_newton"):
+        r = run_claim(get_claim(cid), profile="quick", device=CPU, seed=0, out_dir=tmp_path, progress=False)
+        assert r["verdict"] in ("verified", "not reproduced"), r.get("error")
+        assert r["checks"] and all(c["reason"] for c in r["checks"])
+        for f in r["figures"]:
+            assert (tmp_path / f).exists()
+    assert not any(v["trained_now"] for v in [fu23._study("quick", 0, "cpu", n, (96, 24))
+                                               for n in ("gpt2_iso", "gpt2_ill", "lstm_iso")])
+
+
+def test_fu23_trained_claims_skip_full_on_cpu(tmp_path):
+    ctx = RunContext(profile="full", device=CPU, seed=0, out_dir=tmp_path, claim_id="fu23.layers_track_newton")
+    with pytest.raises(SkipClaim, match="needs cuda"):
+        fu23._layers_track_newton(ctx)

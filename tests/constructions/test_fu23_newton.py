@@ -1,0 +1,111 @@
+"""constructions.newton: k Newton steps in k + 8 layers, compared with an independent numpy Newton–Schulz."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from constructions.newton import SETUP_LAYERS, build_newton, run_newton_construction
+from empirical.cli import main
+from theory.prompts import PromptBatch
+from theory.samplers import LinearRegressionTask, spd_with_condition
+
+
+def _numpy_newton(X: np.ndarray, y: np.ndarray, k: int, alpha: float) -> list[np.ndarray]:
+    """ŵ_0 … ŵ_k for one prompt, plain numpy (independent of theory.algorithms)."""
+    S = X.T @ X
+    M = alpha * S
+    out = [M @ X.T @ y]
+    for _ in range(k):
+        M = 2 * M - M @ S @ M
+        out.append(M @ X.T @ y)
+    return out
+
+
+def _prompt(d, n, cond, gen, batch=4, m=2):
+    sigma = spd_with_condition(d, cond, gen) if cond > 1 else torch.eye(d, dtype=torch.float64)
+    return LinearRegressionTask(d=d, n=n, m=m, sigma=sigma).sample(batch, gen)
+
+
+@pytest.mark.parametrize(("d", "n", "cond", "k"), [(3, 10, 1.0, 8), (5, 20, 100.0, 6), (9, 30, 1000.0, 4),
+                                                   (6, 4, 10.0, 5)])
+def test_fu23_construction_matches_numpy_newton(d, n, cond, k, gen):
+    p = _prompt(d, n, cond, gen)
+    tr = run_newton_construction(p, k)
+    alpha = tr.model.alpha
+    assert tr.model.num_layers == k + 8
+    X, y, xq = p.X.numpy(), p.y.numpy(), p.xq.numpy()
+    for b in range(p.batch_size):
+        ref = _numpy_newton(X[b], y[b], k, alpha)
+        for j in range(k + 1):  # layer 2 + j holds ŵ_j
+            est = tr.estimates[2 + j, b].numpy()
+            assert np.linalg.norm(est - ref[j]) <= 1e-10 * np.linalg.norm(ref[j])
+        np.testing.assert_allclose(tr.predictions[b].numpy(), xq[b] @ ref[-1], rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(tr.paired.numpy(), X)  # layer 1 copies x_i exactly
+
+
+def test_fu23_construction_layer_counts(gen):
+    p = _prompt(4, 8, 1.0, gen, batch=2)
+    for k in (0, 1, 3):
+        assert run_newton_construction(p, k, budget="paper").model.num_layers == k + SETUP_LAYERS["paper"] == k + 8
+        assert run_newton_construction(p, k, budget="minimal").model.num_layers == k + 3
+    tr = run_newton_construction(p, 3)
+    # pads are exact identities
+    assert torch.equal(tr.resid[-1], tr.resid[-6])
+
+
+def test_fu23_construction_converges_to_min_norm_solution_when_n_lt_d(gen):
+    # k = 20: converged on range(S) (κ small), while round-off in null(S) has grown only by 2^20 (≈ 1e-10)
+    p = _prompt(6, 3, 1.0, gen, batch=3)
+    tr = run_newton_construction(p, 20, budget="minimal")
+    w = np.stack([np.linalg.pinv(x) @ yy for x, yy in zip(p.X.numpy(), p.y.numpy(), strict=True)])
+    np.testing.assert_allclose(tr.estimates[-1].numpy(), w, rtol=1e-6, atol=1e-8)
+
+
+@settings(max_examples=8, deadline=None)
+@given(d=st.integers(1, 5), n=st.integers(1, 8), k=st.integers(0, 5), seed=st.integers(0, 2**31))
+def test_fu23_construction_property(d, n, k, seed):
+    g = torch.Generator().manual_seed(seed)
+    p = LinearRegressionTask(d=d, n=n, m=1).sample(2, g)
+    tr = run_newton_construction(p, k)
+    for b in range(2):
+        ref = _numpy_newton(p.X[b].numpy(), p.y[b].numpy(), k, tr.model.alpha)[-1]
+        assert np.linalg.norm(tr.estimates[-1, b].numpy() - ref) <= 1e-10 * max(np.linalg.norm(ref), 1e-300)
+
+
+def test_fu23_construction_error_lists_all_violations():
+    with pytest.raises(ValueError) as e:
+        build_newton(0, -1, alpha=-1.0, norm_bound=float("nan"), budget="huge")
+    msg = str(e.value)
+    for arg in ("d:", "k:", "alpha:", "norm_bound:", "budget:"):
+        assert arg in msg
+
+
+def test_fu23_construction_error_boundary_alpha_and_norm_bound(gen):
+    with pytest.raises(ValueError, match="alpha.*< 2"):
+        build_newton(3, 2, alpha=2.0, norm_bound=1.0)  # α·B² = 2: the boundary
+    p = _prompt(3, 10, 1.0, gen)
+    with pytest.raises(ValueError, match="norm_bound: .*prompt"):
+        run_newton_construction(p, 2, alpha=1e-6, norm_bound=1e-3)  # every prompt has λ_max(XᵀX) > B
+
+
+def test_fu23_construction_error_zero_prompt():
+    z = torch.zeros(1, 3, 2, dtype=torch.float64)
+    p = PromptBatch(z, torch.zeros(1, 3, dtype=torch.float64), z[:, :1], torch.zeros(1, 1, dtype=torch.float64))
+    with pytest.raises(ValueError, match="prompt"):
+        run_newton_construction(p, 1)
+
+
+def test_fu23_cli_construct_newton(capsys):
+    args = ["construct", "newton", "--d", "5", "--n", "12", "--layers", "11", "--cond", "100", "--batch", "4"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "k = 3 Newton steps in 11 layers" in out and "within" in out
+
+
+def test_fu23_cli_construct_newton_error(capsys):
+    assert main(["construct", "newton", "--d", "5", "--n", "12", "--layers", "8"]) == 2
+    assert "--layers" in capsys.readouterr().err

@@ -1,0 +1,71 @@
+"""GPT-2-style and LSTM ICL models (fu23): shapes, causality, dtype/device arguments, hooks, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from empirical.fu23_training import RECIPES, curriculum_dims, icl_loss, truncate_dims
+from empirical.models.gpt2_icl import GPT2ICL, x_positions
+from empirical.models.lstm import LSTMICL
+from theory.samplers import LinearRegressionTask
+
+
+@pytest.mark.parametrize("make", [lambda: GPT2ICL(3, 16, 2, 2, 16), lambda: LSTMICL(3, 16, 2)])
+def test_fu23_model_shapes_and_causality(make, gen):
+    model = make().eval()
+    p = LinearRegressionTask(d=3, n=5, m=1).sample(4, gen, dtype=torch.float32)
+    tokens = p.to_interleaved()
+    H = model.hidden_states(tokens)
+    assert H.shape[0] == 3 and H.shape[1:3] == (4, 11)
+    out = model(tokens)
+    assert out.shape == (4, 11)
+    assert model.predict(p).shape == (4, 6)
+    changed = tokens.clone()
+    changed[:, 6:] += 1.0  # later tokens must not change earlier predictions (causal)
+    torch.testing.assert_close(model(changed)[:, :6], out[:, :6])
+
+
+def test_fu23_model_dtype_device_and_seeded_init():
+    a = GPT2ICL(2, 8, 1, 2, 8, generator=torch.Generator().manual_seed(3), dtype=torch.float64, device="cpu")
+    b = GPT2ICL(2, 8, 1, 2, 8, generator=torch.Generator().manual_seed(3), dtype=torch.float64, device="cpu")
+    assert all(p.dtype == torch.float64 and p.device.type == "cpu" for p in a.parameters())
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    lstm = LSTMICL(2, 8, 1, dtype=torch.float64)
+    assert all(p.dtype == torch.float64 for p in lstm.parameters())
+
+
+def test_fu23_x_positions():
+    assert x_positions(3, 2).tolist() == [0, 2, 4, 6, 7]
+
+
+def test_fu23_model_error():
+    with pytest.raises(ValueError, match="width"):
+        GPT2ICL(3, 10, 1, 4)
+    with pytest.raises(ValueError, match="layers"):
+        LSTMICL(3, 8, 0)
+    m = GPT2ICL(3, 8, 1, 2, max_tokens=4)
+    with pytest.raises(ValueError, match="tokens"):
+        m(torch.zeros(1, 5, 4))
+    with pytest.raises(ValueError, match="tokens"):
+        m.hidden_states(torch.zeros(1, 3, 3))
+
+
+def test_fu23_curriculum_truncation(gen):
+    r = RECIPES["quick"]["gpt2_iso"]
+    assert curriculum_dims(r, 0) == r.curriculum_start_dims and curriculum_dims(r, 10**6) == r.d
+    p = LinearRegressionTask(d=4, n=6, m=2).sample(3, gen)
+    q = truncate_dims(p, 2)
+    assert (q.X[..., 2:] == 0).all() and (q.xq[..., 2:] == 0).all()
+    w = p.meta["w"][:, :2]
+    torch.testing.assert_close(q.y, torch.einsum("bnd,bd->bn", p.X[..., :2], w))
+
+
+def test_fu23_icl_loss_zero_for_exact_model(gen):
+    class Oracle(torch.nn.Module):  # predicts the noiseless labels exactly
+        def predict(self, prompt):
+            return torch.cat([prompt.y, prompt.yq], 1)
+
+    p = LinearRegressionTask(d=2, n=4, m=1).sample(2, gen)
+    assert float(icl_loss(Oracle(), p)) == 0.0
