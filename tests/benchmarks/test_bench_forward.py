@@ -1,0 +1,119 @@
+"""Constructed forward pass vs the bare reference algorithm, per construction, at several (d, n, layers).
+
+Each pair (``impl`` = constructed | bare) shares a group, so the pytest-benchmark table shows them side
+by side; ``python -m empirical.bench_compare targets <json>`` prints constructed/bare per size (the target
+is ≤ 2×, reported, not asserted: timings on a shared CI machine are noise, not evidence).
+Reference operation for the ratios: a float64 batched matmul (B, D, T) @ (B, T, D) of the construction's
+residual width D and token count T.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from theory.samplers import LinearRegressionTask
+
+from .conftest import bmm_reference
+
+B = 64
+SIZES = [(5, 20, 3), (10, 40, 6), (20, 80, 8)]  # (d, n, layers)
+
+
+def _prompt(d: int, n: int, seed: int):
+    return LinearRegressionTask(d=d, n=n, m=1).sample(B, torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("impl", ["constructed", "bare"])
+@pytest.mark.parametrize(("d", "n", "layers"), SIZES, ids=[f"d{d}-n{n}-L{L}" for d, n, L in SIZES])
+def test_bench_ahn23_preconditioned_gd(timed, impl, d, n, layers):
+    from constructions.pgd import read_weights, run_preconditioned_gd
+    from theory.algorithms import preconditioned_gd
+
+    prompt = _prompt(d, n, seed=d * 1000 + n)
+    A_seq = [torch.eye(d, dtype=torch.float64) * (0.5 / (1 + d / n))] * layers
+    if impl == "constructed":
+        fn = lambda: read_weights(run_preconditioned_gd(prompt, A_seq), n, d)
+    else:
+        fn = lambda: preconditioned_gd(prompt, A_seq).iterates
+    out = timed(
+        fn,
+        reference=bmm_reference(B, d + 1, n + 1 + d),
+        group=f"forward ahn23 pgd d{d} n{n} L{layers}",
+        construction="ahn23.preconditioned-gd",
+        impl=impl,
+        d=d,
+        n=n,
+        layers=layers,
+        batch=B,
+    )
+    assert out.shape == (layers + 1, B, d)  # both return w_0..w_L
+
+
+#: (d, N, k, tau): depth 1 + k(3τ + 2) of the he25 construction = 18, 23, 34 layers. Kept small: the
+#: construction costs ~300-3000x the bare algorithm (dense D x D heads, D = 5d+3+k+kd, over N tokens), so
+#: paper-size settings would take seconds per call.
+PM_SIZES = [(4, 16, 1, 5), (8, 32, 2, 3), (8, 32, 3, 3)]
+PM_BATCH = 16
+
+
+@pytest.mark.parametrize("impl", ["constructed", "bare"])
+@pytest.mark.parametrize(("d", "N", "k", "tau"), PM_SIZES, ids=[f"d{d}-N{N}-k{k}-tau{t}" for d, N, k, t in PM_SIZES])
+def test_bench_he25_power_method(timed, impl, d, N, k, tau):
+    pm = pytest.importorskip("constructions.power_method")
+    from theory.algorithms.power_deflation import power_deflation
+
+    g = torch.Generator().manual_seed(d * 100 + N + k)
+    X = torch.randn(PM_BATCH, N, d, generator=g, dtype=torch.float64)
+    seeds = torch.randn(PM_BATCH, k, d, generator=g, dtype=torch.float64)
+    con = pm.build_power_method(d, N, k, tau)  # exact normalisation: the construction's weights, built once
+    if impl == "constructed":
+        fn = lambda: pm.run_power_method(con, X, seeds)[1][-1]["lam"]
+    else:
+        fn = lambda: power_deflation(X.transpose(1, 2) @ X / N, seeds, tau).lam
+    D = 5 * d + 3 + k + k * d
+    out = timed(
+        fn,
+        reference=bmm_reference(PM_BATCH, D, N),
+        group=f"forward he25 power d{d} N{N} k{k} tau{tau}",
+        construction="he25.power-method",
+        impl=impl,
+        d=d,
+        n=N,
+        k=k,
+        tau=tau,
+        layers=len(con.layers),
+        batch=PM_BATCH,
+    )
+    assert out.numel() == PM_BATCH * k  # one eigenvalue estimate per prompt and eigenvector
+
+
+#: (d, n, k): k Newton steps in k + 8 layers (fu23)
+NEWTON_SIZES = [(5, 10, 3), (5, 20, 3), (10, 20, 5)]
+
+
+@pytest.mark.parametrize("impl", ["constructed", "bare"])
+@pytest.mark.parametrize(("d", "n", "k"), NEWTON_SIZES, ids=[f"d{d}-n{n}-k{k}" for d, n, k in NEWTON_SIZES])
+def test_bench_fu23_newton(timed, impl, d, n, k):
+    nt = pytest.importorskip("constructions.newton")
+    from theory.algorithms import newton_solution_path
+
+    prompt = _prompt(d, n, seed=d * 1000 + n + k)
+    if impl == "constructed":  # calibrates α on the batch, builds the weights, runs them (its public entry point)
+        fn = lambda: nt.run_newton_construction(prompt, k).estimates
+    else:  # α = 1/λ_max(S)², also computed from the batch
+        fn = lambda: newton_solution_path(prompt, k).iterates
+    D, T = 3 * d + 6, 2 * n + 1 + d
+    out = timed(
+        fn,
+        reference=bmm_reference(B, D, T),
+        group=f"forward fu23 newton d{d} n{n} k{k}",
+        construction="fu23.newton",
+        impl=impl,
+        d=d,
+        n=n,
+        k=k,
+        layers=k + 8,
+        batch=B,
+    )
+    assert out.shape[-2:] == (B, d)

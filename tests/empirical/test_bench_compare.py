@@ -1,0 +1,114 @@
+"""The ratio-based benchmark regression check (empirical.bench_compare) on hand-made benchmark JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from empirical.bench_compare import (
+    DEFAULT_BASELINE,
+    SCHEMA,
+    compare,
+    main,
+    targets,
+    trim,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench(name: str, min_s: float, ratio: float | None, group: str = "g", **info) -> dict:
+    extra = dict(info)
+    if ratio is not None:
+        extra.update(ratio_min=ratio, ratio_median=ratio * 1.1, reference_min_s=min_s / ratio)
+    return {
+        "fullname": name,
+        "group": group,
+        "stats": {"min": min_s, "median": min_s * 1.2},
+        "extra_info": extra,
+    }
+
+
+def _json(*benches) -> dict:
+    return {
+        "benchmarks": list(benches),
+        "machine_info": {"node": "x", "cpu": {"brand_raw": "cpu"}},
+        "datetime": "t",
+    }
+
+
+def test_trim_keeps_ratios_and_numerics():
+    rec = trim(_json(_bench("a", 2.0, 4.0, numerics={"k": [1, 2]}, impl="bare")))
+    assert rec["schema"] == SCHEMA
+    a = rec["benchmarks"]["a"]
+    assert a["ratio_min"] == 4.0 and a["min_s"] == 2.0 and a["numerics"] == {"k": [1, 2]}
+    assert a["info"] == {"impl": "bare"}  # reference timings and ratios are not duplicated into info
+
+
+def test_compare_flags_ratio_regression_beyond_threshold_only():
+    base = trim(_json(_bench("a", 1.0, 10.0), _bench("b", 1.0, 10.0), _bench("c", 1.0, 10.0)))
+    # a: +40 % (inside 50 %), b: +60 % (regression), c: machine 3x slower but ratio unchanged
+    cur = trim(_json(_bench("a", 1.4, 14.0), _bench("b", 1.6, 16.0), _bench("c", 3.0, 10.0)))
+    found = {f.name: f.kind for f in compare(cur, base, threshold=0.5)}
+    assert found == {"b": "regression"}
+    assert [f.name for f in compare(cur, base, threshold=0.7) if f.fails] == []
+
+
+def test_compare_numerics_exact_up_to_one_step():
+    base = trim(_json(_bench("r", 1.0, None, numerics={"steps": {"gd": [279, 455]}})))
+    ok = trim(_json(_bench("r", 5.0, None, numerics={"steps": {"gd": [280, 455]}})))
+    bad = trim(_json(_bench("r", 1.0, None, numerics={"steps": {"gd": [279, 457]}})))
+    assert not [f for f in compare(ok, base) if f.fails]
+    assert [f.kind for f in compare(bad, base)] == ["numerics"]
+
+
+def test_compare_reports_missing_and_new_without_failing():
+    base = trim(_json(_bench("old", 1.0, 2.0)))
+    cur = trim(_json(_bench("new", 1.0, 2.0)))
+    found = compare(cur, base)
+    assert sorted(f.kind for f in found) == ["missing", "new"] and not any(f.fails for f in found)
+
+
+def test_targets_pairs_by_group():
+    cur = trim(
+        _json(
+            _bench("c", 3.0, 1.0, group="fw", impl="constructed"),
+            _bench("b", 1.0, 1.0, group="fw", impl="bare"),
+            _bench("s", 2.0, 1.0, group="loop", impl="suite"),
+            _bench("g", 4.0, 1.0, group="loop", impl="garg_style"),
+        )
+    )
+    rows = {r["what"]: r["ratio"] for r in targets(cur)}
+    assert rows == {"constructed/bare": 3.0, "suite/garg_style": 0.5}
+
+
+def test_cli_check_and_update(tmp_path, capsys):
+    cur, base = tmp_path / "cur.json", tmp_path / "base.json"
+    cur.write_text(json.dumps(_json(_bench("a", 1.0, 10.0))))
+    assert main(["update", str(cur), "--baseline", str(base)]) == 0
+    assert main(["check", str(cur), "--baseline", str(base)]) == 0
+    cur.write_text(json.dumps(_json(_bench("a", 1.0, 25.0))))  # +150 %: beyond the default 100 %
+    assert main(["check", str(cur), "--baseline", str(base)]) == 1
+    assert "regression" in capsys.readouterr().out
+
+
+def test_committed_baseline_is_valid():
+    data = json.loads((ROOT / DEFAULT_BASELINE).read_text())
+    assert data["schema"] == SCHEMA and data["benchmarks"]
+    timed = [b for b in data["benchmarks"].values() if b["group"] != "rates"]
+    assert timed and all(b["ratio_min"] > 0 for b in timed)
+    assert all(b["numerics"] for b in data["benchmarks"].values() if b["group"] == "rates")
+
+
+def test_compare_error(tmp_path):
+    rec = trim(_json(_bench("a", 1.0, 1.0)))
+    with pytest.raises(ValueError, match="baseline"):
+        compare(rec, {"schema": "other", "benchmarks": {}})
+    with pytest.raises(ValueError, match="threshold"):
+        compare(rec, rec, threshold=-0.1)
+    cur = tmp_path / "cur.json"
+    cur.write_text(json.dumps(_json(_bench("a", 1.0, 1.0))))
+    assert main(["check", str(cur), "--baseline", str(tmp_path / "absent.json")]) == 2
+    assert main(["check", str(tmp_path / "absent.json")]) == 2
