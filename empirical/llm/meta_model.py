@@ -1,0 +1,149 @@
+"""A small transformer meta-trained from scratch on goulart24's tasks, in Garg et al.'s prompt format
+(*What can transformers learn in-context?*, NeurIPS 2022; fact sheet §2).
+
+Format: tokens x_0, y_0, x_1, y_1, … (alternating), x flattened and zero-padded to ``d_max``, y padded to
+``k_max``; separate linear read-ins for x and y tokens, learned positions, a causal pre-norm transformer,
+and a linear read-out at every x position: the output at x_i predicts y_i from (x_0, y_0, …, x_i), so
+one forward pass gives the prediction for every context size c = 0 … L−1.
+
+Scaling: inputs are divided by the entry scale a and targets standardised with the *task-distribution*
+mean and std (from :func:`empirical.llm.tasks.target_stats`, never from the prompt), so one model handles
+tasks whose targets differ by 10³; predictions are mapped back to the raw scale. In the family regime
+these statistics are those of the whole family, so the per-prompt parameter must still be inferred.
+
+Training: the suite's one loop (:func:`empirical.train.train`) on a mixture of tasks (each step holds
+``per_task`` prompts of every task), MSE at every x position over the valid output coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from empirical.llm.tasks import FunctionPrompts, MatrixFunctionTask, target_stats
+
+__all__ = ["MetaConfig", "ICLTransformer", "encode", "predict_all", "meta_train", "mixture_sampler"]
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    """Model size and padding. quick: 2 layers, E = 64, 4 heads (fact sheet §6)."""
+
+    d_max: int = 25
+    k_max: int = 2
+    max_len: int = 33
+    embed: int = 64
+    layers: int = 2
+    heads: int = 4
+    mlp: int = 256
+
+
+class ICLTransformer(nn.Module):
+    """Causal transformer over interleaved (x, y) tokens. forward: X (B, L, d_max), Y (B, L, k_max) ->
+    predictions (B, L, k_max) in standardised units, entry i predicting y_i from examples < i and x_i."""
+
+    def __init__(self, cfg: MetaConfig, *, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        kw = {"device": device, "dtype": dtype}
+        self.read_x = nn.Linear(cfg.d_max, cfg.embed, **kw)
+        self.read_y = nn.Linear(cfg.k_max, cfg.embed, **kw)
+        self.pos = nn.Parameter(0.02 * torch.randn(2 * cfg.max_len, cfg.embed, **kw))
+        layer = nn.TransformerEncoderLayer(cfg.embed, cfg.heads, cfg.mlp, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True, **kw)
+        self.blocks = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+        self.ln_f = nn.LayerNorm(cfg.embed, **kw)
+        self.head = nn.Linear(cfg.embed, cfg.k_max, **kw)
+
+    def forward(self, X: Tensor, Y: Tensor) -> Tensor:
+        B, L, _ = X.shape
+        if L > self.cfg.max_len:
+            raise ValueError(f"X: at most {self.cfg.max_len} examples per prompt, got {L}")
+        tok = torch.stack([self.read_x(X), self.read_y(Y)], dim=2).reshape(B, 2 * L, -1) + self.pos[: 2 * L]
+        mask = nn.Transformer.generate_square_subsequent_mask(2 * L, device=X.device, dtype=tok.dtype)
+        h = self.blocks(tok, mask=mask, is_causal=True)
+        return self.head(self.ln_f(h[:, 0::2]))
+
+
+def _task_stats(task: MatrixFunctionTask) -> tuple[Tensor, Tensor]:
+    mean, var = target_stats(task.with_scale(1.0))
+    return mean, var.sqrt()
+
+
+def encode(prompts: FunctionPrompts, cfg: MetaConfig) -> tuple[Tensor, Tensor, Tensor]:
+    """(X (P, L, d_max), Y (P, L, k_max), mask (k_max,)) in model units, float32."""
+    t = prompts.task
+    if t.d_in > cfg.d_max or t.k_out > cfg.k_max:
+        raise ValueError(f"prompts: task {t.name} needs d = {t.d_in}, k = {t.k_out}; model pads to "
+                         f"d_max = {cfg.d_max}, k_max = {cfg.k_max}")
+    mean, std = _task_stats(t)
+    P, L, _ = prompts.X.shape
+    X = torch.zeros(P, L, cfg.d_max)
+    Y = torch.zeros(P, L, cfg.k_max)
+    X[..., : t.d_in] = (prompts.X / t.scale).float()
+    Y[..., : t.k_out] = ((prompts.Y / t.scale - mean) / std).float()
+    mask = torch.zeros(cfg.k_max)
+    mask[: t.k_out] = 1.0
+    return X, Y, mask
+
+
+@torch.no_grad()
+def predict_all(model: ICLTransformer, prompts: FunctionPrompts, batch: int = 256) -> Tensor:
+    """Raw-scale predictions (P, L, k) float64; entry c is the prediction with c demonstrations."""
+    model.eval()
+    dev = next(model.parameters()).device
+    X, Y, _ = encode(prompts, model.cfg)
+    out = torch.cat([model(X[i:i + batch].to(dev), Y[i:i + batch].to(dev)).cpu()
+                     for i in range(0, X.shape[0], batch)])
+    t = prompts.task
+    mean, std = _task_stats(t)
+    return t.scale * (out[..., : t.k_out].to(torch.float64) * std + mean)
+
+
+def mixture_sampler(tasks: list[MatrixFunctionTask], cfg: MetaConfig, per_task: int, device: torch.device):
+    """sample_batch(generator, step) for :func:`empirical.train.train`: per_task prompts of every task."""
+    def sample(g: torch.Generator, step: int) -> tuple[Tensor, Tensor, Tensor]:
+        parts = [encode(t.sample(per_task, cfg.max_len, g), cfg) for t in tasks]
+        X = torch.cat([p[0] for p in parts])
+        Y = torch.cat([p[1] for p in parts])
+        M = torch.cat([p[2].expand(per_task, -1) for p in parts])
+        return X.to(device), Y.to(device), M.to(device)
+
+    return sample
+
+
+def masked_mse(model: ICLTransformer, batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+    """Mean squared error at every x position over the valid output coordinates (standardised units)."""
+    X, Y, M = batch
+    err = (model(X, Y) - Y) ** 2 * M[:, None, :]
+    return err.sum() / (M.sum() * X.shape[1])
+
+
+def meta_train(tasks: list[MatrixFunctionTask], cfg: MetaConfig, *, steps: int, per_task: int, lr: float,
+               seed: int, device: torch.device | str = "cpu", progress: bool = True,
+               desc: str = "goulart24 meta-train") -> tuple[ICLTransformer, list[float]]:
+    """Meta-train a fresh model on the task mixture with the suite's training loop."""
+    from empirical.seeding import torch_generator
+    from empirical.train import TrainConfig, train
+
+    device = torch.device(device)
+    g = torch_generator(seed, "goulart24-meta-init")
+    with torch.random.fork_rng(devices=[]):  # parameter init without touching global RNG state outside
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
+        model = ICLTransformer(cfg, device=device)
+    tc = TrainConfig(steps=steps, batch_size=per_task * len(tasks), lr=lr, optimizer="adam", grad_clip=1.0,
+                     schedule="cosine", warmup=min(100, steps // 10), seed=seed)
+    res = train(model, mixture_sampler(tasks, cfg, per_task, device), masked_mse, tc, progress=progress, desc=desc)
+    return model, res.losses
+
+
+def config_dict(cfg: MetaConfig) -> dict:
+    return asdict(cfg)
+
+
+def checkpoint_path(folder: Path | str, regime: str) -> Path:
+    return Path(folder) / f"meta_{regime}.safetensors"
