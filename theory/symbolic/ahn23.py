@@ -1,6 +1,8 @@
 """Ahn et al. (2023), Theorem 1: the single-layer optimum, derived and checked with sympy.
 
-One layer with P = [[0,0],[0,1]], Q = −[[A,0],[0,0]] predicts ŷ = x_qᵀ A Ŝ w⋆ (Ŝ = XᵀX/n, no noise).
+The layer performing one preconditioned GD step with A (suite convention Q = −[[Aᵀ,0],[0,0]], see
+:mod:`constructions.pgd`; the paper's printed Q = −[[A,0],[0,0]] gives Aᵀ instead, the same at the symmetric
+optimum) predicts ŷ = x_qᵀ A Ŝ w⋆ (Ŝ = XᵀX/n, no noise).
 For x ~ N(0, Σ), w⋆ ~ N(0, I):
 
     f(A) = E[(ŷ − x_qᵀw⋆)²] = tr(AᵀΣA E[ŜŜ]) − 2 tr(ΣAΣ) + tr Σ,
@@ -65,8 +67,8 @@ def optimal_loss(sigma: Tensor, n: int) -> Tensor:
 def symbolic_population_loss(d: int):
     """Derive f(A) with sympy for symbolic Σ (d×d symmetric), A (d×d, unconstrained) and n.
 
-    f(A) = E_{X, x_q, w⋆}[(x_qᵀ(AŜ − I)w⋆)²] = tr(E[(AŜ − I)ᵀ Σ (AŜ − I)])     (w⋆ ~ N(0, I), x_q ~ N(0, Σ))
-         = tr(E[Ŝ AᵀΣA Ŝ]) − 2 tr(ΣAΣ) + tr Σ,
+    With w⋆ ~ N(0, I) and x_q ~ N(0, Σ),
+    f(A) = E[(x_qᵀ(AŜ − I)w⋆)²] = tr E[(AŜ − I)ᵀ Σ (AŜ − I)] = tr E[Ŝ AᵀΣA Ŝ] − 2 tr(ΣAΣ) + tr Σ,
     with E[Ŝ B Ŝ] computed entrywise from Isserlis (no use of the closed form of E[ŜŜ]).
 
     Returns:
