@@ -57,7 +57,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.batch_size < 1:
-            raise ValueError(f"steps/batch_size: need steps >= 0 and batch_size >= 1, got {self.steps}, {self.batch_size}")
+            raise ValueError(
+                f"steps/batch_size: need steps >= 0 and batch_size >= 1, got {self.steps}, {self.batch_size}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr: expected a positive finite learning rate, got {self.lr}")
         if self.optimizer not in ("adam", "adamw", "sgd"):

@@ -45,7 +45,8 @@ def test_construction_equals_numpy_pgd(d, n, L, logcond, seed, symmetric):
         scale = np.abs(ref).max() + 1e-300
         # float64 round-off, a few ulps per layer relative to the iterate scale
         assert np.abs(w_hat[1:, b] - ref).max() <= 1e-12 * scale
-        np.testing.assert_allclose(pred[1:, b], ref @ p.xq[b].numpy().T, atol=1e-11 * scale * np.abs(p.xq[b].numpy()).sum())
+        np.testing.assert_allclose(pred[1:, b], ref @ p.xq[b].numpy().T,
+                                   atol=1e-11 * scale * np.abs(p.xq[b].numpy()).sum())
         # x rows untouched, context label row holds the residuals y - X w_l
         np.testing.assert_array_equal(resid[-1, b, :d].numpy(), resid[0, b, :d].numpy())
         np.testing.assert_allclose(resid[-1, b, d, :n].numpy(), p.y[b].numpy() - p.X[b].numpy() @ ref[-1],

@@ -8,7 +8,7 @@ import sympy as sp
 import torch
 
 from theory.landscape import matrix_loss_per_sample, optimal_scalars, sample_covariances, scalar_loss
-from theory.samplers import make_generator, spd_with_condition
+from theory.samplers import spd_with_condition
 from theory.symbolic.ahn23 import (
     check_isotropic_loss,
     check_stationary_point,
