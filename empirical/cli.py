@@ -106,6 +106,8 @@ def _verdict_table(results: dict) -> str:
         else:
             rows.append((cid, r["verdict"] if r["verdict"] != "error" else f"error: {r.get('error', '')}",
                          "", "", "", f"{r['wall_time_s']:.1f}"))
+    # long skip reasons and error messages stay readable in the JSON; the table keeps one line per claim
+    rows = [tuple(c if len(c) <= 60 else c[:59] + "…" for c in map(str, row)) for row in rows]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(c).ljust(wi) for c, wi in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * wi for wi in widths))
