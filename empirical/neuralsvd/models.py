@@ -120,6 +120,25 @@ def _init_linear(fan_in: int, shape: tuple[int, ...], generator: torch.Generator
     return (torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1) * bound
 
 
+def _input_features(
+    in_dim: int,
+    L: int,
+    width: int,
+    depth: int,
+    fourier: tuple[int, float] | None,
+    generator: torch.Generator | None,
+    device: torch.device | str | None,
+    dtype: torch.dtype,
+) -> tuple[nn.Module, int]:
+    """Validate the network sizes; return the input map (Fourier features or identity) and its output width."""
+    for name, v in (("in_dim", in_dim), ("L", L), ("width", width), ("depth", depth)):
+        check_positive_int(name, v)
+    if not fourier:
+        return nn.Identity(), in_dim
+    feats = FourierFeatures(in_dim, fourier[0], fourier[1], generator=generator, device=device, dtype=dtype)
+    return feats, feats.out_dim
+
+
 class JointNet(nn.Module):
     """One MLP ``in_dim -> width (×depth) -> L`` shared by all L functions."""
 
@@ -137,15 +156,9 @@ class JointNet(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        for name, v in (("in_dim", in_dim), ("L", L), ("width", width), ("depth", depth)):
-            check_positive_int(name, v)
         self.L = L
-        self.features = (
-            FourierFeatures(in_dim, fourier[0], fourier[1], generator=generator, device=device, dtype=dtype)
-            if fourier
-            else nn.Identity()
-        )
-        dims = [self.features.out_dim if fourier else in_dim] + [width] * depth + [L]
+        self.features, feat_dim = _input_features(in_dim, L, width, depth, fourier, generator, device, dtype)
+        dims = [feat_dim] + [width] * depth + [L]
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
             lin = nn.Linear(a, b, device=device, dtype=dtype)
@@ -198,16 +211,10 @@ class DisjointNet(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        for name, v in (("in_dim", in_dim), ("L", L), ("width", width), ("depth", depth)):
-            check_positive_int(name, v)
         self.L = L
         # The Fourier map is a fixed (untrained) input transform; one shared draw, as in the paper's code.
-        self.features = (
-            FourierFeatures(in_dim, fourier[0], fourier[1], generator=generator, device=device, dtype=dtype)
-            if fourier
-            else nn.Identity()
-        )
-        dims = [self.features.out_dim if fourier else in_dim] + [width] * depth + [1]
+        self.features, feat_dim = _input_features(in_dim, L, width, depth, fourier, generator, device, dtype)
+        dims = [feat_dim] + [width] * depth + [1]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for a, b in zip(dims[:-1], dims[1:], strict=True):
