@@ -172,6 +172,9 @@ def _cli(cfg: ConstructionConfig) -> ConstructionReport:
     rows += [{"layer": i + 1, "block": f"gd_step_block[{i}]", "reference": f"preconditioned GD w_{i + 1}",
               "max_rel_dev": float(v)} for i, v in enumerate(dev)]
     notes = [f"preconditioners: {precond}; convention: {convention} (suite: Q = -[[A^T,0],[0,0]] applies A)"]
+    if tol > 1e-6:
+        notes.append(f"the round-off bound {tol:.1e} is vacuous at this conditioning: agreement within it says "
+                     "little; float64 cannot resolve this setting")
     return ConstructionReport("preconditioned-gd", {"d": cfg.d, "n": cfg.n, "layers": cfg.layers, "cond": cfg.cond,
                               "seed": cfg.seed, "batch": cfg.batch, "precond": precond, "convention": convention},
                               rows, tol, "float64 round-off: 64·(n+d)·ε·Σ_ℓ Π_j max(1,‖I−A_jŜ‖)·cond(A)", notes)
