@@ -841,8 +841,8 @@ def _nesting_param(ctx: RunContext) -> Outcome:
 def _hydrogen(ctx: RunContext) -> Outcome:
     if ctx.quick:
         raise SkipClaim(
-            "CPU budget: the fact sheet measured 2.5 min for a 1–10% smoke test at L = 4 on 2 cores, "
-            "too long for the shared 2-core machine now (brief: aim well under 3 min); run --profile full on CUDA"
+            "quick profile: no quick hydrogen configuration yet (the fact sheet's 1–10% smoke test at L = 4 takes "
+            "~2.5 min on 2 cores and was not calibrated here); run --profile full on CUDA"
         )
     if ctx.device.type != "cuda":
         raise SkipClaim("needs cuda: 2-D hydrogen at paper scale (L = 16, ~1e5 steps)")
