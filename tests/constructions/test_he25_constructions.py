@@ -24,21 +24,6 @@ from constructions.relu_transformer import forward, linear_head_pair, relu_atten
 from constructions.spectral_clustering import build_spectral_clustering, run_spectral_clustering
 
 
-def _numpy_reference(S, P, tau, nu):
-    S = S.copy()
-    out_v, out_l = [], []
-    for p in P:
-        v = p / np.linalg.norm(p)
-        for _ in range(tau):
-            w = S @ v
-            v = nu(w @ w) * w
-        w = S @ v
-        out_l.append(v @ w)
-        out_v.append(v)
-        S = S - np.outer(w, v)
-    return np.array(out_v), np.array(out_l)
-
-
 def _data(gen, B, N, d, k):
     X = torch.randn(B, N, d, generator=gen, dtype=torch.float64) * torch.linspace(2.0, 0.5, d, dtype=torch.float64)
     return X, torch.randn(B, k, d, generator=gen, dtype=torch.float64)
@@ -70,14 +55,14 @@ def test_covariance_layer(gen):
 
 
 @pytest.mark.parametrize(("d", "N", "k", "tau"), [(3, 6, 2, 6), (4, 9, 3, 4), (2, 2, 1, 3)])
-def test_exact_mode_equals_numpy_power_method(gen, d, N, k, tau):
+def test_exact_mode_equals_numpy_power_method(gen, d, N, k, tau, numpy_power_deflation):
     X, seeds = _data(gen, 3, N, d, k)
     con = build_power_method(d, N, k, tau)
     _, states = run_power_method(con, X, seeds)
     vt, lam = _vt(states, k, tau), states[-1]["lam"]
     for b in range(3):
         S = X[b].numpy().T @ X[b].numpy() / N
-        V, L = _numpy_reference(S, seeds[b].numpy(), tau, lambda s: s**-0.5)
+        V, L, _ = numpy_power_deflation(S, seeds[b].numpy(), tau, lambda s: s**-0.5)
         np.testing.assert_allclose(vt[b].numpy(), V, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(lam[b].numpy(), L, rtol=1e-12)
     assert len(con.layers) == depth_formula(k, tau)
@@ -85,7 +70,7 @@ def test_exact_mode_equals_numpy_power_method(gen, d, N, k, tau):
     assert spread <= 1e-13 * float(torch.einsum("bnd,bnd->b", X, X).max() / N)
 
 
-def test_relu_normaliser_equals_numpy_reference_and_keeps_direction(gen):
+def test_relu_normaliser_equals_numpy_reference_and_keeps_direction(gen, numpy_power_deflation):
     d, N, k, tau = 3, 8, 2, 8
     X, seeds = _data(gen, 2, N, d, k)
     nu = Normaliser.relu_for_eta(1e-3, 1e-3, 1e2)
@@ -96,10 +81,10 @@ def test_relu_normaliser_equals_numpy_reference_and_keeps_direction(gen):
     interp = lambda s: np.interp(s, knots, knots**-0.5)  # independent interpolant  # noqa: E731
     for b in range(2):
         S = X[b].numpy().T @ X[b].numpy() / N
-        V, L = _numpy_reference(S, seeds[b].numpy(), tau, interp)
+        V, L, _ = numpy_power_deflation(S, seeds[b].numpy(), tau, interp)
         np.testing.assert_allclose(vt[b].numpy(), V, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(states[-1]["lam"][b].numpy(), L, rtol=1e-10)
-        V0, _ = _numpy_reference(S, seeds[b].numpy()[:1], tau, lambda s: s**-0.5)
+        V0, _, _ = numpy_power_deflation(S, seeds[b].numpy()[:1], tau, lambda s: s**-0.5)
         np.testing.assert_allclose(V[0] / np.linalg.norm(V[0]), V0[0], atol=1e-12)  # direction kept
     assert np.abs(np.linalg.norm(vt.numpy(), axis=-1) - 1).max() <= nu.eta_max * (1 + 1e-9)
 

@@ -112,30 +112,14 @@ def test_relu_approx_error():
 # -- power method with deflation ---------------------------------------------------------------------------
 
 
-def _numpy_power_deflation(S, P, tau, nu):
-    """Independent numpy loop (right-projection deflation, normaliser nu)."""
-    S = S.copy()
-    vecs, lams = [], []
-    for p in P:
-        v = p / np.linalg.norm(p)
-        for _ in range(tau):
-            w = S @ v
-            v = nu(w @ w) * w
-        w = S @ v
-        lams.append(v @ w)
-        vecs.append(v)
-        S = S - np.outer(w, v)
-    return np.array(vecs), np.array(lams), S
-
-
 @pytest.mark.parametrize("eta", [0.0, 1e-2])
-def test_power_deflation_matches_numpy(gen, eta):
+def test_power_deflation_matches_numpy(gen, eta, numpy_power_deflation):
     inst = sample_pca_instances(3, 5, 12, gen)
     seeds = torch.randn(3, 3, 5, generator=gen, dtype=torch.float64)
     nu = (lambda s: torch.rsqrt(s) * (1 + eta)) if eta else None
     run = power_deflation(inst.S, seeds, 7, nu)
     for b in range(3):
-        V, lam, S_end = _numpy_power_deflation(inst.S[b].numpy(), seeds[b].numpy(), 7, lambda s: s**-0.5 * (1 + eta))
+        V, lam, S_end = numpy_power_deflation(inst.S[b].numpy(), seeds[b].numpy(), 7, lambda s: s**-0.5 * (1 + eta))
         np.testing.assert_allclose(run.vectors[b].numpy(), V, rtol=1e-12, atol=1e-13)
         np.testing.assert_allclose(run.lam[:, b].numpy(), lam, rtol=1e-12)
         np.testing.assert_allclose(run.mats[-1, b].numpy(), S_end, rtol=1e-11, atol=1e-12)
