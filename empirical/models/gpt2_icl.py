@@ -16,6 +16,7 @@ import math
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torch.nn.utils import skip_init
 
 from theory.prompts import PromptBatch
 
@@ -33,11 +34,12 @@ class _Block(nn.Module):
         kw = {"device": device, "dtype": dtype}
         self.heads = heads
         self.ln1 = nn.LayerNorm(width, **kw)
-        self.qkv = nn.Linear(width, 3 * width, **kw)
-        self.proj = nn.Linear(width, width, **kw)
+        # skip_init: no draw from the global RNG; GPT2ICL._init sets every weight from its own generator
+        self.qkv = skip_init(nn.Linear, width, 3 * width, **kw)
+        self.proj = skip_init(nn.Linear, width, width, **kw)
         self.ln2 = nn.LayerNorm(width, **kw)
-        self.fc = nn.Linear(width, 4 * width, **kw)
-        self.fc_out = nn.Linear(4 * width, width, **kw)
+        self.fc = skip_init(nn.Linear, width, 4 * width, **kw)
+        self.fc_out = skip_init(nn.Linear, 4 * width, width, **kw)
 
     def forward(self, h: Tensor) -> Tensor:
         B, T, D = h.shape
@@ -70,11 +72,11 @@ class GPT2ICL(nn.Module):
             raise ValueError(f"width: must be divisible by heads ({heads}), got {width}")
         kw = {"device": device, "dtype": dtype}
         self.d, self.width, self.layers, self.heads, self.max_tokens = d, width, layers, heads, max_tokens
-        self.read_in = nn.Linear(d + 1, width, **kw)
+        self.read_in = skip_init(nn.Linear, d + 1, width, **kw)
         self.pos = nn.Parameter(torch.zeros(max_tokens, width, **kw))
         self.blocks = nn.ModuleList(_Block(width, heads, device, dtype) for _ in range(layers))
         self.ln_f = nn.LayerNorm(width, **kw)
-        self.read_out = nn.Linear(width, 1, **kw)
+        self.read_out = skip_init(nn.Linear, width, 1, **kw)
         self._init(generator if generator is not None else torch.Generator().manual_seed(0))
 
     @torch.no_grad()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import skip_init
 
 from empirical.models.gpt2_icl import x_positions
 from theory.prompts import PromptBatch
@@ -26,9 +27,12 @@ class LSTMICL(nn.Module):
                 raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
         kw = {"device": device, "dtype": dtype}
         self.d, self.width, self.layers = d, width, layers
-        self.read_in = nn.Linear(d + 1, width, **kw)
-        self.rnns = nn.ModuleList(nn.LSTM(width, width, batch_first=True, **kw) for _ in range(layers))
-        self.read_out = nn.Linear(width, 1, **kw)
+        # skip_init: no draw from the global RNG; every parameter is set below from the explicit generator
+        self.read_in = skip_init(nn.Linear, d + 1, width, **kw)
+        # (nn.LSTM takes **kwargs, which skip_init rejects: built on the meta device, then allocated uninitialised)
+        self.rnns = nn.ModuleList(nn.LSTM(width, width, batch_first=True, device="meta", dtype=dtype).to_empty(
+            device=device) for _ in range(layers))
+        self.read_out = skip_init(nn.Linear, width, 1, **kw)
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         with torch.no_grad():  # PyTorch's default U(−1/√D, 1/√D), drawn from the explicit generator
             for p in self.parameters():
