@@ -25,28 +25,35 @@ slot        size  content
 ``x``       d     the token's x (x-tokens, queries, probes); 0 on label tokens
 ``y``       1     y_i on label tokens; 0 elsewhere
 ``c``       d     x_i copied onto label token i by layer 1; 0 elsewhere
-``u``       d     M_j x_i on label token i (the Newton state); 0 elsewhere
+``u``       d     2M_j x_i on label token i (the Newton state, kept doubled); 0 elsewhere
 ``out``     1     the prediction ŷ_t = x_tᵀŵ_k (written by the read-out layer)
 ``pos``     4     positional embedding (1, t, t², f_t), f_t = 1 iff t is a label token (t odd, t < 2n)
 ==========  ====  =============================================================================
 
 Attention: ReLU attention without normalisation, h_t ← h_t + Σ_heads Σ_s σ(⟨W_Q h_t, W_K h_s⟩) W_V h_s,
-bidirectional (every token sees every token). A *linear* head (score ⟨q, k⟩ itself) is a pair of ReLU
-heads (W_Q, W_K, W_V) and (−W_Q, W_K, −W_V), because σ(s) − σ(−s) = s exactly in floating point
-(one term is exactly 0). No MLPs are needed (their weights are zero).
+bidirectional (every token sees every token); then a ReLU MLP, h ← h + W_2 σ(W_1 h). A *linear* head (score
+⟨q, k⟩ itself) is a pair of ReLU heads (W_Q, W_K, W_V) and (−W_Q, W_K, −W_V), because σ(s) − σ(−s) = s
+exactly in floating point (one term is exactly 0). The Newton state is kept *doubled* (u = 2M_j x_i): the
+MLP supplies the 2M_j x_i term of M_{j+1} = 2M_j − M_jSM_j, and all rescalings are by powers of two, which
+are exact in floating point.
 
 1. ``pair_labels`` (ReLU head). Score σ(1 − (t − 1 − s)² − 2(1 − f_t)), bilinear in pos(t) and
    pos(s) = (1, s, s²): it equals 1 for s = t − 1 when t is a label token and 0 otherwise (integers:
    (t − 1 − s)² >= 1 off the diagonal). Value x_s → slot ``c``. Hence c = x_i on label token i. ∎
-2. ``newton_init`` (linear head). Query c_t, key c_s, value α c_s → ``u``:
-   u_i = α Σ_s c_s c_sᵀ x_i = α S x_i = M_0 x_i. Tokens with c_t = 0 receive nothing.
-3. … k+2. ``newton_step[j]``: a *self* ReLU head σ(1 − (t − s)²) (selects s = t) with value u_s, plus a
-   linear head with query c_t, key u_s, value −u_s:
-   u_i ← u_i + u_i − Σ_s u_s u_sᵀ x_i = 2M_j x_i − M_j (Σ_s x_s x_sᵀ) M_j x_i = M_{j+1} x_i,
-   using u_s = M_j x_s and M_jᵀ = M_j (every M_j is a polynomial in S). ∎
-k+3. ``readout`` (linear head). Query x_t, key u_s, value y_s → ``out``:
-   out_t = Σ_s y_s x_tᵀ M_k x_s = x_tᵀ M_k Xᵀy = x_tᵀ ŵ_k. At probe token e_j this is (ŵ_k)_j. ∎
+2. ``newton_init`` (linear head). Query c_t, key c_s, value 2α c_s → ``u``:
+   u_i = 2α Σ_s c_s c_sᵀ x_i = 2αS x_i = 2M_0 x_i. Tokens with c_t = 0 receive nothing.
+3. … k+2. ``newton_step[j]``: a linear head with query c_t, key u_s, value −¼u_s, then an MLP that doubles
+   ``u`` (W_1 = [E_u; −E_u], W_2 = [E_uᵀ, −E_uᵀ]: u + σ(u) − σ(−u) = 2u):
+   u_i ← 2·(2M_j x_i − ¼ Σ_s (2M_j x_s)(2M_j x_s)ᵀ x_i) = 2·(2M_j − M_jSM_j) x_i = 2M_{j+1} x_i,
+   using M_jᵀ = M_j (every M_j is a polynomial in S). ∎
+k+3. ``readout`` (linear head). Query x_t, key u_s, value ½y_s → ``out``:
+   out_t = ½ Σ_s y_s x_tᵀ 2M_k x_s = x_tᵀ M_k Xᵀy = x_tᵀ ŵ_k. At probe token e_j this is (ŵ_k)_j. ∎
 k+4 … k+8. ``pad[i]``: zero weights (identity), present only to meet the paper's count.
+
+Evaluation: :func:`apply_block` runs a layer through its weights' support and evaluates a linear head as
+q_t(KᵀV) (bidirectional attention, so the sum over s is the same matrix for every t), O(T·d²) per Newton
+step instead of O(T²·D); ``literal=True`` evaluates every ReLU head's (T, T) scores with the dense weights,
+which is the definition (the tests check the two agree to round-off).
 
 Since M_j = S·q_j(S) vanishes on null(S), the n vectors M_j x_i determine M_j: n >= d is **not**
 needed (for n < d the iterates tend to the minimum-norm solution, exactly as the reference's; in floating
@@ -63,7 +70,9 @@ Assumptions (all checked at once, :func:`newton_assumptions`): α > 0; a norm bo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache, cached_property
 from typing import Literal
 
 import torch
@@ -83,18 +92,29 @@ from theory.prompts import PromptBatch
 __all__ = [
     "SETUP_LAYERS",
     "Layout",
+    "Projection",
     "Head",
+    "MLP",
     "Block",
     "NewtonTransformer",
     "NewtonTrace",
     "newton_assumptions",
     "build_newton",
     "embed",
+    "apply_block",
+    "head_output",
+    "layer_states",
     "forward",
     "read_estimates",
+    "lambda_max",
     "run_newton_construction",
     "newton_reference",
     "default_scale",
+    "pair_labels_block",
+    "newton_init_block",
+    "newton_step_block",
+    "double_slot_mlp",
+    "readout_block",
     "layer_references",
     "layerwise_deviation",
     "CONSTRUCTIONS",
@@ -158,21 +178,114 @@ class Layout:
         return 3 * self.d + 6
 
 
+def _support(W: Tensor, all_rows: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """(nonzero rows — or all rows, nonzero columns, W restricted to them) of a weight matrix."""
+    rows = torch.arange(W.shape[0]) if all_rows else torch.nonzero(W.abs().sum(1)).flatten()
+    cols = torch.nonzero(W.abs().sum(0)).flatten()
+    return rows, cols, W[rows][:, cols]
+
+
+def _as_index(idx: Tensor) -> slice | Tensor:
+    """A sorted index set as a slice when it is contiguous (basic indexing is a view, not a gather)."""
+    if idx.numel() and int(idx[-1]) - int(idx[0]) + 1 == idx.numel():
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A weight matrix W: (r, D) applied through its support (skipping exact-zero rows and columns changes no
+    sum). ``apply(h)``: (..., D) -> (..., |rows|), the nonzero outputs (all r with ``all_rows``, as for
+    queries and keys, whose coordinates pair up); ``rows`` says where they go."""
+
+    W: Tensor
+    all_rows: bool = False
+    rows: Tensor = field(init=False, repr=False)
+    cols: Tensor = field(init=False, repr=False)
+    sub: Tensor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name, val in zip(("rows", "cols", "sub"), _support(self.W, self.all_rows), strict=True):
+            object.__setattr__(self, name, val)
+
+    @cached_property
+    def _cols(self) -> slice | Tensor:
+        return _as_index(self.cols)
+
+    @cached_property
+    def out_index(self) -> slice | Tensor:
+        """``rows`` as a slice when contiguous (all slots of the construction are)."""
+        return _as_index(self.rows)
+
+    @cached_property
+    def _view(self) -> tuple[slice, float] | None:
+        """(source slot, scale) when W restricted to ``rows`` is c·I on a contiguous slot: then W h is a view of
+        that slot times c, the same numbers as the matmul (the other products are exact zeros)."""
+        W = self.W[self.rows]
+        if bool(((W != 0).sum(1) != 1).any()):
+            return None
+        src = W.abs().argmax(1)
+        scale = W.gather(1, src.unsqueeze(1)).squeeze(1)
+        idx = _as_index(src)
+        if not isinstance(idx, slice) or idx.stop - idx.start != W.shape[0] or not bool((scale == scale[0]).all()):
+            return None
+        return idx, float(scale[0])
+
+    def apply(self, h: Tensor) -> Tensor:
+        if self._view is not None:
+            src, c = self._view
+            return h[..., src] if c == 1.0 else h[..., src] * c
+        cols = self._cols if isinstance(self._cols, slice) else self._cols.to(h.device)
+        return h[..., cols] @ self.sub.T.to(h.device)
+
+
 @dataclass(frozen=True)
 class Head:
-    """One ReLU attention head: Δh_t = Σ_s σ(⟨W_Q h_t, W_K h_s⟩) W_V h_s. W_Q, W_K: (r, D); W_V: (D, D)."""
+    """Attention head with score ⟨W_Q h_t, W_K h_s⟩ (W_Q, W_K: (r, D)) and value W_V h_s (W_V: (D, D)).
+
+    ``linear=False``: one ReLU head, Δh_t = Σ_s σ(score) W_V h_s.
+    ``linear=True``: the *pair* of ReLU heads (W_Q, W_K, W_V), (−W_Q, W_K, −W_V), whose sum is
+    Δh_t = Σ_s score · W_V h_s exactly (σ(a) − σ(−a) = a, one term being 0).
+    """
 
     WQ: Tensor
     WK: Tensor
     WV: Tensor
+    linear: bool = False
+
+    @property
+    def relu_heads(self) -> int:
+        return 2 if self.linear else 1
+
+    @cached_property
+    def value_rows(self) -> Projection:
+        """W_V through its support: which slots the head writes."""
+        return Projection(self.WV)
+
+    @cached_property
+    def query_key(self) -> tuple[Projection, Projection]:
+        return Projection(self.WQ, all_rows=True), Projection(self.WK, all_rows=True)
+
+
+@dataclass(frozen=True)
+class MLP:
+    """Δh = W_2 σ(W_1 h), W_1: (H, D), W_2: (D, H)."""
+
+    W1: Tensor
+    W2: Tensor
+
+    @cached_property
+    def projections(self) -> tuple[Projection, Projection]:
+        return Projection(self.W1), Projection(self.W2)
 
 
 @dataclass(frozen=True)
 class Block:
-    """A transformer layer (attention only; its MLP weights are zero). ``name`` says what it computes."""
+    """A transformer layer: attention heads, then an MLP (None: zero weights). ``name`` says what it computes."""
 
     name: str
     heads: tuple[Head, ...]
+    mlp: MLP | None = None
 
 
 @dataclass(frozen=True)
@@ -194,11 +307,6 @@ class NewtonTransformer:
 
 def _zeros(r: int, D: int) -> Tensor:
     return torch.zeros(r, D, dtype=torch.float64)
-
-
-def _linear_head(WQ: Tensor, WK: Tensor, WV: Tensor) -> tuple[Head, Head]:
-    """Score ⟨W_Q h_t, W_K h_s⟩ used linearly: σ(s)·v + σ(−s)·(−v) = s·v (exact)."""
-    return Head(WQ, WK, WV), Head(-WQ, WK, -WV)
 
 
 def _copy(D: int, src: slice | int, dst: slice | int, scale: float = 1.0) -> Tensor:
@@ -234,39 +342,37 @@ def pair_labels_block(L: Layout) -> Block:
 
 
 def newton_init_block(L: Layout, alpha: float) -> Block:
-    """Layer 2: u_i = α Σ_s c_s ⟨c_s, c_i⟩ = αS x_i = M_0 x_i."""
+    """Layer 2: u_i = 2α Σ_s c_s ⟨c_s, c_i⟩ = 2αS x_i = 2M_0 x_i (the state is kept doubled, see the module doc)."""
     D = L.width
-    return Block("newton_init", _linear_head(_select(D, L.c), _select(D, L.c), _copy(D, L.c, L.u, alpha)))
+    return Block("newton_init", (Head(_select(D, L.c), _select(D, L.c), _copy(D, L.c, L.u, 2 * alpha), linear=True),))
 
 
-def _self_head(L: Layout, src: slice, dst: slice) -> Head:
-    """ReLU head attending to the token itself: σ(1 − (t − s)²), value h_s[src] → dst."""
+def double_slot_mlp(L: Layout, slot: slice) -> MLP:
+    """h[slot] ← h[slot] + σ(h[slot]) − σ(−h[slot]) = 2h[slot] (exact: one of the two ReLUs is 0)."""
     D = L.width
-    WQ = _zeros(3, D)
-    WQ[0, L.one], WQ[0, L.t2] = 1.0, -1.0  # 1 − t²
-    WQ[1, L.t] = 2.0  # 2t
-    WQ[2, L.one] = -1.0  # −1
-    WK = _zeros(3, D)
-    WK[0, L.one], WK[1, L.t], WK[2, L.t2] = 1.0, 1.0, 1.0
-    return Head(WQ, WK, _copy(D, src, dst))
+    sel = _select(D, slot)
+    return MLP(torch.cat([sel, -sel]), torch.cat([sel.T, -sel.T], 1))
 
 
 def newton_step_block(L: Layout, j: int) -> Block:
-    """Layer j+3: u_i ← 2u_i − Σ_s u_s ⟨u_s, x_i⟩ = M_{j+1} x_i."""
+    """Layer j+3: with u_i = 2M_j x_i, attention u_i ← u_i − ¼ Σ_s u_s ⟨u_s, c_i⟩ = M_{j+1} x_i; MLP doubles."""
     D = L.width
-    return Block(f"newton_step[{j}]",
-                 (_self_head(L, L.u, L.u), *_linear_head(_select(D, L.c), _select(D, L.u), _copy(D, L.u, L.u, -1.0))))
+    head = Head(_select(D, L.c), _select(D, L.u), _copy(D, L.u, L.u, -0.25), linear=True)
+    return Block(f"newton_step[{j}]", (head,), double_slot_mlp(L, L.u))
 
 
 def readout_block(L: Layout) -> Block:
-    """Layer k+3: out_t = Σ_s y_s ⟨u_s, x_t⟩ = x_tᵀ M_k Xᵀy."""
+    """Layer k+3: out_t = ½ Σ_s y_s ⟨u_s, x_t⟩ = x_tᵀ M_k Xᵀy (u_s = 2M_k x_s)."""
     D = L.width
-    return Block("readout", _linear_head(_select(D, L.x), _select(D, L.u), _copy(D, L.y, L.out)))
+    return Block("readout", (Head(_select(D, L.x), _select(D, L.u), _copy(D, L.y, L.out, 0.5), linear=True),))
 
 
 def newton_assumptions(k: object, alpha: object, norm_bound: object, budget: object = "paper",
-                       prompt: PromptBatch | None = None, d: int | None = None) -> list[Violation]:
-    """Every assumption of the proof that fails, as a list (empty when all hold)."""
+                       prompt: PromptBatch | None = None, d: int | None = None, *,
+                       lambda_max: Tensor | None = None) -> list[Violation]:
+    """Every assumption of the proof that fails, as a list (empty when all hold).
+
+    ``lambda_max``: λ_max(XᵀX) per prompt (B,) when already computed (else computed here)."""
     out: list[Violation] = []
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:
         out.append(Violation("k", f"number of Newton steps must be an integer >= 0, got {k!r}"))
@@ -290,8 +396,10 @@ def newton_assumptions(k: object, alpha: object, norm_bound: object, budget: obj
         if T * T >= 2**53:
             out.append(Violation("prompt", f"{T} tokens: positions² must be exact in float64 (T² < 2⁵³)"))
         if b_ok:
-            X = prompt.X.to(torch.float64)
-            lmax = torch.linalg.eigvalsh(X.transpose(1, 2) @ X)[:, -1]
+            if lambda_max is None:
+                X = prompt.X.to(torch.float64)
+                lambda_max = torch.linalg.eigvalsh(X.transpose(1, 2) @ X)[:, -1]
+            lmax = lambda_max
             bad = lmax > float(norm_bound)
             if bool(bad.any()):
                 out.append(Violation("norm_bound", f"{int(bad.sum())} prompt(s) have λ_max(XᵀX) above B = "
@@ -339,37 +447,95 @@ def embed(prompt: PromptBatch, layout: Layout) -> Tensor:
     return h
 
 
-def _attend(h: Tensor, head: Head) -> Tensor:
-    q = h @ head.WQ.T.to(h.device)
-    k = h @ head.WK.T.to(h.device)
-    v = h @ head.WV.T.to(h.device)
-    return torch.relu(q @ k.transpose(-1, -2)) @ v
+def _add_at(out: Tensor, P: Projection, values: Tensor) -> None:
+    """out[..., P.rows] += values, in place (values: (..., |P.rows|))."""
+    idx = P.out_index
+    if isinstance(idx, slice):
+        out[..., idx] += values
+    else:
+        out.index_add_(-1, idx.to(out.device), values)
 
 
-def apply_block(h: Tensor, block: Block) -> Tensor:
-    """One layer: h + Σ_heads ReLU-attention(h)."""
-    out = h
-    for head in block.heads:
-        out = out + _attend(h, head)
+def _attend_literal(h: Tensor, head: Head) -> Tensor:
+    """Δh of the head evaluated as written: every ReLU head's (T, T) score matrix (``linear``: both heads)."""
+    WQ, WK, WV = (W.to(h.device) for W in (head.WQ, head.WK, head.WV))
+    q, k, v = h @ WQ.T, h @ WK.T, h @ WV.T
+    out = torch.relu(q @ k.transpose(-1, -2)) @ v
+    if head.linear:
+        out = out + torch.relu(-q @ k.transpose(-1, -2)) @ (-v)
     return out
 
 
-def forward(model: NewtonTransformer, h0: Tensor) -> Tensor:
-    """Residual stream after every layer: (L+1, B, T, D); index ℓ is "blocks.{ℓ-1}.hook_resid_post"."""
-    resid = [h0]
+def head_output(h: Tensor, head: Head, queries: slice = slice(None)) -> Tensor:
+    """The head's nonzero value coordinates (slots ``head.value_rows.rows``) at the query tokens.
+
+    Computed through the weights' support; a linear head is re-associated as q_t (Kᵀ V), since attention is
+    bidirectional (Σ_s ⟨q_t, k_s⟩ v_s = q_tᵀ Σ_s k_s v_sᵀ): O(T r |v|) instead of O(T²).
+
+    h: (B, T, D) -> (B, T_q, |rows of W_V|).
+    """
+    PQ, PK = head.query_key
+    q, k, v = PQ.apply(h[:, queries]), PK.apply(h), head.value_rows.apply(h)
+    if head.linear:
+        return q @ (k.transpose(-1, -2) @ v)
+    return torch.relu(q @ k.transpose(-1, -2)) @ v
+
+
+def apply_block(h: Tensor, block: Block, literal: bool = False) -> Tensor:
+    """One layer: h + Σ_heads attention(h), then + MLP. ``literal`` evaluates every ReLU head's full score
+    matrix with the dense weights (the definition); the default uses the weights' support and re-associates
+    linear heads (the same function, up to float64 round-off)."""
+    if not block.heads and block.mlp is None:
+        return h  # a zero-weight layer is the identity (states are never modified in place)
+    if literal:
+        out = h + sum(_attend_literal(h, head) for head in block.heads) if block.heads else h
+        if block.mlp is not None:
+            out = out + torch.relu(out @ block.mlp.W1.T.to(h.device)) @ block.mlp.W2.T.to(h.device)
+        return out
+    out = h.clone()
+    for head in block.heads:
+        _add_at(out, head.value_rows, head_output(h, head))
+    if block.mlp is not None:
+        P1, P2 = block.mlp.projections
+        hidden = _embed_hidden(torch.relu(P1.apply(out)), P1, block.mlp.W1.shape[0])
+        _add_at(out, P2, P2.apply(hidden))
+    return out
+
+
+def _embed_hidden(hidden: Tensor, P1: Projection, width: int) -> Tensor:
+    """Hidden units on P1's support placed back among all ``width`` hidden units."""
+    if P1.out_index == slice(0, width):
+        return hidden
+    full = hidden.new_zeros(*hidden.shape[:-1], width)
+    _add_at(full, P1, hidden)
+    return full
+
+
+def layer_states(model: NewtonTransformer, h0: Tensor, literal: bool = False) -> list[Tensor]:
+    """Residual stream after the embedding and after every layer: L+1 tensors (B, T, D)."""
+    states = [h0]
     for block in model.blocks:
-        resid.append(apply_block(resid[-1], block))
-    return torch.stack(resid)
+        states.append(apply_block(states[-1], block, literal))
+    return states
 
 
-def read_estimates(model: NewtonTransformer, resid: Tensor) -> Tensor:
+def forward(model: NewtonTransformer, h0: Tensor, literal: bool = False) -> Tensor:
+    """Residual stream after every layer: (L+1, B, T, D); index ℓ is "blocks.{ℓ-1}.hook_resid_post"."""
+    return torch.stack(layer_states(model, h0, literal))
+
+
+@cache
+def _readout_lens(layout: Layout) -> Block:
+    return readout_block(layout)
+
+
+def read_estimates(model: NewtonTransformer, resid: Sequence[Tensor] | Tensor) -> Tensor:
     """Per-layer read-out of the current estimate ŵ: the read-out head applied at the probe tokens.
 
-    resid: (L+1, B, T, D) -> (L+1, B, d).
+    resid: L+1 states (B, T, D) (or their stack) -> (L+1, B, d).
     """
-    L, d = model.layout, model.d
-    lens = readout_block(L)
-    return torch.stack([(apply_block(h, lens) - h)[:, -d:, L.out] for h in resid])
+    (lens,) = _readout_lens(model.layout).heads  # writes only the ``out`` slot; queries only at the d probes
+    return torch.stack([head_output(h, lens, slice(-model.d, None))[..., 0] for h in resid])
 
 
 @dataclass(frozen=True)
@@ -377,22 +543,29 @@ class NewtonTrace:
     """What a forward pass of the construction exposes.
 
     Attributes:
-        resid: (L+1, B, T, D). estimates: (L+1, B, d) per-layer read-out of ŵ.
+        resid: L+1 residual-stream states (B, T, D), after the embedding and after each layer
+            (``torch.stack`` gives :func:`forward`'s tensor). estimates: (L+1, B, d) per-layer read-out of ŵ.
         predictions: (B, m) the model's output at the query tokens. paired: (B, n, d) slot ``c`` on the label
         tokens after layer 1 (should equal X exactly). model: the weights.
     """
 
-    resid: Tensor
+    resid: tuple[Tensor, ...]
     estimates: Tensor
     predictions: Tensor
     paired: Tensor
     model: NewtonTransformer
 
 
-def default_scale(prompt: PromptBatch) -> tuple[float, float]:
-    """(α, B) calibrated on a batch: B = max λ_max(XᵀX), α = 1/B² (half the boundary 2/B²; fixed weights)."""
+def lambda_max(prompt: PromptBatch) -> Tensor:
+    """λ_max(XᵀX) per prompt: (B,)."""
     X = prompt.X.to(torch.float64)
-    B = float(torch.linalg.eigvalsh(X.transpose(1, 2) @ X)[:, -1].max())
+    return torch.linalg.eigvalsh(X.transpose(1, 2) @ X)[:, -1]
+
+
+def default_scale(prompt: PromptBatch, lam: Tensor | None = None) -> tuple[float, float]:
+    """(α, B) calibrated on a batch: B = max λ_max(XᵀX), α = 1/B² (half the boundary 2/B²; fixed weights).
+    ``lam``: :func:`lambda_max` of the prompt when already computed."""
+    B = float((lambda_max(prompt) if lam is None else lam).max())
     if not B > 0:
         raise ValueError("prompt: X is all zeros, XᵀX has no positive eigenvalue")
     return 1.0 / B**2, B
@@ -407,12 +580,13 @@ def run_newton_construction(prompt: PromptBatch, k: int, alpha: float | None = N
     Raises:
         ValueError: listing every violated assumption (weights and prompt together).
     """
-    a0, b0 = default_scale(prompt) if alpha is None or norm_bound is None else (None, None)
+    lam = lambda_max(prompt)
+    a0, b0 = default_scale(prompt, lam) if alpha is None or norm_bound is None else (None, None)
     alpha = a0 if alpha is None else alpha
     norm_bound = b0 if norm_bound is None else norm_bound
-    raise_violations(newton_assumptions(k, alpha, norm_bound, budget, prompt))
+    raise_violations(newton_assumptions(k, alpha, norm_bound, budget, prompt, lambda_max=lam))
     model = build_newton(prompt.d, k, alpha, norm_bound, budget)  # type: ignore[arg-type]
-    resid = forward(model, embed(prompt, model.layout))
+    resid = tuple(layer_states(model, embed(prompt, model.layout)))
     n, m, L = prompt.n, prompt.m, model.layout
     preds = resid[-1][:, 2 * n: 2 * n + m, L.out]
     paired = resid[1][:, 1: 2 * n: 2, L.c]

