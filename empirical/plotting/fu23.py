@@ -53,7 +53,7 @@ def plot_similarity_heatmaps(heatmaps: dict[str, np.ndarray], steps: dict[str, S
         best = np.argmax(H, axis=1)
         ax.plot(np.arange(H.shape[0]), best, "rs", ms=5, mfc="none")
         st = list(steps[name])
-        ticks = np.linspace(0, len(st) - 1, min(len(st), 8)).astype(int)
+        ticks = np.arange(len(st)) if len(st) <= 14 else np.linspace(0, len(st) - 1, 8).astype(int)
         ax.set_yticks(ticks)
         ax.set_yticklabels([str(st[t]) for t in ticks])
         ax.set_xlabel("layer")

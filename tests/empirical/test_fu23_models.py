@@ -69,3 +69,47 @@ def test_fu23_icl_loss_zero_for_exact_model(gen):
 
     p = LinearRegressionTask(d=2, n=4, m=1).sample(2, gen)
     assert float(icl_loss(Oracle(), p)) == 0.0
+
+
+@pytest.mark.parametrize("make", [lambda g: GPT2ICL(3, 16, 2, 2, 16, generator=g),
+                                  lambda g: LSTMICL(3, 16, 2, generator=g)])
+def test_fu23_model_init_uses_only_its_generator(make):
+    state = torch.random.get_rng_state()
+    a = make(torch.Generator().manual_seed(7)).state_dict()
+    assert torch.equal(torch.random.get_rng_state(), state)  # no draw from the global RNG
+    torch.manual_seed(12345)  # a different global state must not change the weights
+    b = make(torch.Generator().manual_seed(7)).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.isfinite(v).all() for v in a.values())  # every parameter was initialised (skip_init leaves none)
+
+
+def test_fu23_training_interrupted_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    import dataclasses
+
+    import empirical.fu23_training as ft
+    from empirical.checkpoints import read_sidecar
+
+    monkeypatch.setattr(ft, "RESUME_EVERY", 2)
+    r = dataclasses.replace(RECIPES["quick"]["gpt2_iso"], steps=5, width=8, heads=2, layers=1, batch_size=4,
+                            warmup=1, curriculum_every=2)
+    straight, _ = ft.train_recipe(r, progress=False)
+
+    calls = {"n": 0}
+
+    def failing_loss(model, prompt):
+        calls["n"] += 1
+        if calls["n"] == 4:  # interrupted during step 3, after the state of step 2 was written
+            raise KeyboardInterrupt
+        return icl_loss(model, prompt)
+
+    monkeypatch.setattr(ft, "icl_loss", failing_loss)
+    with pytest.raises(KeyboardInterrupt):
+        ft._train_and_store(r, tmp_path, "quick", "cpu", False)
+    assert (tmp_path / f"{r.name}.resume.pt").exists()
+    monkeypatch.setattr(ft, "icl_loss", icl_loss)
+    resumed, _ = ft._train_and_store(r, tmp_path, "quick", "cpu", False)
+    assert not (tmp_path / f"{r.name}.resume.pt").exists()  # dropped once the model is stored
+    a, b = straight.state_dict(), resumed.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    side = read_sidecar(tmp_path / f"{r.name}.safetensors")
+    assert side["config"]["steps"] == 5 and side["command"].startswith("python -m empirical.fu23_training")
