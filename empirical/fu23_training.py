@@ -33,9 +33,8 @@ from empirical.train import TrainConfig, train
 from theory.prompts import PromptBatch
 from theory.samplers import LinearRegressionTask
 
-__all__ = ["ModelRecipe", "RECIPES", "CHECKPOINT_DIR", "build_model", "task_of", "train_recipe", "load_or_train",
-           "curriculum_dims", "truncate_dims",
-           "icl_loss"]
+__all__ = ["ModelRecipe", "RECIPES", "CHECKPOINT_DIR", "default_directory", "build_model", "task_of", "train_recipe",
+           "load_or_train", "curriculum_dims", "truncate_dims", "icl_loss"]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints" / "fu23"
 Kind = Literal["gpt2", "lstm"]
@@ -172,16 +171,23 @@ def _command(out: Path, names: list[str], profile: str) -> str:
         shlex.quote(a) for a in ["--out", str(out), "--profile", profile, "--models", *names])
 
 
+def default_directory(profile: str) -> Path:
+    """Where a profile's models live: the stored quick models in the package; full-profile models (GPU-trained,
+    tens of MB) under ``results/full/checkpoints/fu23``, never over the quick ones (the names are shared)."""
+    return CHECKPOINT_DIR if profile == "quick" else Path("results") / profile / "checkpoints" / "fu23"
+
+
 def load_or_train(r: ModelRecipe, device: torch.device | str = "cpu", directory: Path | None = None,
-                  progress: bool = True) -> tuple[nn.Module, dict]:
-    """The stored checkpoint of ``r`` when its sidecar config matches, else train (and store it).
+                  progress: bool = True, retrain: bool = False) -> tuple[nn.Module, dict]:
+    """The stored checkpoint of ``r`` when its sidecar config matches (and ``retrain`` is False), else train
+    and store it in ``directory`` (default: :data:`CHECKPOINT_DIR`).
 
     Returns:
         (model in eval mode, sidecar dict with ``trained_now``).
     """
     directory = CHECKPOINT_DIR if directory is None else Path(directory)
     path = directory / f"{r.name}.safetensors"
-    if path.exists():
+    if path.exists() and not retrain:
         side = read_sidecar(path)
         if side.get("config") == asdict(r):
             model = load_model_state(build_model(r, "cpu"), path).to(device)
@@ -194,13 +200,16 @@ def load_or_train(r: ModelRecipe, device: torch.device | str = "cpu", directory:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m empirical.fu23_training", description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, default=CHECKPOINT_DIR)
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"output folder (default: {CHECKPOINT_DIR} for quick, results/full/checkpoints/fu23 for full)")
     ap.add_argument("--profile", choices=sorted(RECIPES), default="quick")
     ap.add_argument("--models", nargs="*", default=None, help=f"subset of {sorted(RECIPES['quick'])}")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.out is None:
+        args.out = default_directory(args.profile)
     names = args.models or sorted(RECIPES[args.profile])
     for name in names:
         if name not in RECIPES[args.profile]:

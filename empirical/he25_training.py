@@ -181,19 +181,27 @@ def train_recipe(
     return model
 
 
+#: Recipes retrained in this process: a ``retrain`` run trains each model once, however many claims use it.
+_RETRAINED: set[str] = set()
+
+
 def load_or_train(
-    name: str, device: torch.device | str = "cpu", progress: bool = False, directory: Path | None = None
+    name: str, device: torch.device | str = "cpu", progress: bool = False, directory: Path | None = None,
+    retrain: bool = False,
 ) -> tuple[ReLUEncoder, bool]:
-    """The stored quick model if its sidecar config matches the recipe, else train it. Returns (model, trained)."""
+    """The stored quick model if its sidecar config matches the recipe (and ``retrain`` is False), else train it
+    (which stores it). Returns (model, trained)."""
     r = RECIPES[name]
     path = _paths(name, directory or CHECKPOINT_DIR)
-    if path.exists():
+    if path.exists() and (not retrain or name in _RETRAINED):
         try:
             if read_sidecar(path)["config"] == asdict(r):
                 return load_model_state(build_model(r, "cpu"), path).to(device).eval(), False
         except (FileNotFoundError, KeyError):
             pass
-    return train_recipe(r, device, progress, directory).eval(), True
+    model = train_recipe(r, device, progress, directory).eval()
+    _RETRAINED.add(name)
+    return model, True
 
 
 @torch.no_grad()

@@ -330,14 +330,16 @@ STUDY_SIZES = {"quick": (512, 128), "full": (2048, 512)}
 
 
 @cache
-def _study(profile: str, seed: int, device: str, name: str, sizes: tuple[int, int]) -> dict:
-    """Load (or train) one model and compute the similarity study on held-out prompts (cached per run)."""
+def _study(profile: str, seed: int, device: str, name: str, sizes: tuple[int, int], directory: str | None = None,
+           retrain: bool = False, progress: bool = False) -> dict:
+    """Load (or train) one model and compute the similarity study on held-out prompts (cached per run, so a
+    ``retrain`` run trains each model once)."""
     from empirical.fu23_training import RECIPES, load_or_train, task_of
     from empirical.probes import similarity_study
     from empirical.seeding import torch_generator
 
     r = RECIPES[profile][name]
-    model, side = load_or_train(r, device)
+    model, side = load_or_train(r, device, directory, progress=progress, retrain=retrain)
     task = task_of(r)
     g = torch_generator(seed, "fu23", "study", name)
     n_train, n_test = sizes
@@ -388,7 +390,11 @@ def _learning_note(s: dict, name: str) -> str:
 def _get_study(ctx: RunContext, name: str) -> dict:
     if ctx.profile == "full" and ctx.device.type != "cuda":
         raise SkipClaim("needs cuda: the full profile trains 12-layer width-256 models at d = 20, n = 40")
-    return _study(ctx.profile, ctx.seed, str(ctx.device), name, STUDY_SIZES[ctx.profile])
+    from empirical.fu23_training import default_directory
+
+    directory = default_directory(ctx.profile) if ctx.quick else ctx.out_dir / "checkpoints" / "fu23"
+    return _study(ctx.profile, ctx.seed, str(ctx.device), name, STUDY_SIZES[ctx.profile], str(directory),
+                  ctx.retrain, ctx.progress)
 
 
 def _heatmaps(ctx: RunContext, res, stem: str, title: str) -> str:

@@ -79,13 +79,14 @@ def _load_or_train_meta(ctx: RunContext, regime: str):
 
     mt = META_TRAINING[ctx.profile]
     path = checkpoint_path(_PKG_CKPT, regime)
-    if path.exists() and read_sidecar(path)["config"]["model"] == asdict(mt.model):
+    if not ctx.retrain and path.exists() and read_sidecar(path)["config"]["model"] == asdict(mt.model):
         model = ICLTransformer(mt.model)
         return load_model_state(model, path).to(ctx.device), f"loaded {path.name}"
     if not ctx.quick and ctx.device.type != "cuda":
         raise SkipClaim("needs cuda: the full-profile meta-training (~0.8 M parameters, 30k steps)")
-    model, saved = train_and_save(regime, ctx.profile, ctx.out_dir / "checkpoints" / "goulart24",
-                                  device=str(ctx.device), progress=ctx.progress)
+    # --retrain in the quick profile refreshes the stored models; otherwise fresh models go to the run's folder
+    out = _PKG_CKPT if ctx.quick and ctx.retrain else ctx.out_dir / "checkpoints" / "goulart24"
+    model, saved = train_and_save(regime, ctx.profile, out, device=str(ctx.device), progress=ctx.progress)
     return model, f"trained now ({saved})"
 
 

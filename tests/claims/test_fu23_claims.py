@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -53,7 +54,13 @@ def test_fu23_checkpoints_stored_with_command():
         assert side["config"]["steps"] == r.steps and side["seed"] == r.seed
 
 
-def test_fu23_trained_claims_run_from_checkpoints(small, tmp_path):
+def test_fu23_trained_claims_run_from_checkpoints(small, tmp_path, monkeypatch):
+    import empirical.fu23_training as ft
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a stored checkpoint should have been used, not trained")
+
+    monkeypatch.setattr(ft, "_train_and_store", no_training)
     for cid in ("fu23.layers_track_newton", "fu23.gd_needs_exponentially_more", "fu23.ill_conditioned",
                 "fu23.lstm_not_newton"):
         r = run_claim(get_claim(cid), profile="quick", device=CPU, seed=0, out_dir=tmp_path, progress=False)
@@ -61,8 +68,29 @@ def test_fu23_trained_claims_run_from_checkpoints(small, tmp_path):
         assert r["checks"] and all(c["reason"] for c in r["checks"])
         for f in r["figures"]:
             assert (tmp_path / f).exists()
-    assert not any(v["trained_now"] for v in [fu23._study("quick", 0, "cpu", n, (96, 24))
-                                               for n in ("gpt2_iso", "gpt2_ill", "lstm_iso")])
+
+
+def test_fu23_retrain_trains_each_model_once_into_the_package_checkpoints(small, tmp_path, monkeypatch):
+    import empirical.fu23_training as ft
+
+    calls = []
+
+    def fake_train(r, directory, profile, device, progress):  # the stored weights stand in for a fresh training
+        calls.append((r.name, Path(directory), profile))
+        return ft.load_model_state(ft.build_model(r), Path(directory) / f"{r.name}.safetensors").eval(), {}
+
+    monkeypatch.setattr(ft, "_train_and_store", fake_train)
+    for cid in ("fu23.layers_track_newton", "fu23.lstm_not_newton"):
+        r = run_claim(get_claim(cid), profile="quick", device=CPU, seed=0, out_dir=tmp_path, progress=False,
+                      retrain=True)
+        assert r["verdict"] in ("verified", "not reproduced"), r.get("error")
+    assert sorted(calls) == [("gpt2_iso", CHECKPOINT_DIR, "quick"), ("lstm_iso", CHECKPOINT_DIR, "quick")]
+
+
+def test_fu23_full_profile_models_never_overwrite_the_quick_ones():
+    from empirical.fu23_training import default_directory
+
+    assert default_directory("quick") == CHECKPOINT_DIR and default_directory("full") != CHECKPOINT_DIR
 
 
 def test_fu23_trained_claims_skip_full_on_cpu(tmp_path):

@@ -92,3 +92,21 @@ def test_stored_checkpoints_load(name):
     if RECIPES[name].task == "gmm":
         b = gmm_batch(RECIPES[name], torch.Generator().manual_seed(1), 8)
         assert predict_gmm_labels(model, b["X64"]).shape == (8, RECIPES[name].N)
+
+
+def test_he25_retrain_trains_each_recipe_once_per_process(monkeypatch):
+    import empirical.he25_training as ht
+
+    calls = []
+
+    def fake_train(r, device, progress, directory):  # stands in for a fresh training
+        calls.append(r.name)
+        return ht.build_model(r, "cpu")
+
+    monkeypatch.setattr(ht, "train_recipe", fake_train)
+    monkeypatch.setattr(ht, "_RETRAINED", set())
+    name = next(iter(ht.RECIPES))
+    assert ht.load_or_train(name)[1] is False  # stored checkpoint
+    assert ht.load_or_train(name, retrain=True)[1] is True
+    assert ht.load_or_train(name, retrain=True)[1] is False  # already retrained in this process: loaded
+    assert calls == [name]
