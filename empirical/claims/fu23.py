@@ -369,6 +369,14 @@ def _newton_steps_to_settle(prompt, rtol: float) -> float:
     return float(first.double().median())
 
 
+def _slope_note(m: dict) -> str:
+    """The measured Newton steps per layer next to the paper's figure."""
+    st = m["best_newton_step_errors"]
+    return (f"matched Newton steps per layer (similarity of errors): {st}; fitted slope "
+            f"{m['fit_errors']['slope']:.2f} steps/layer, R² {m['fit_errors']['r2']:.2f} (the paper: ≈ 3 Newton "
+            "iterations per middle layer of a 12-layer model)")
+
+
 def _saturation_note(s: dict) -> str:
     j = s["newton_steps_to_1pct"]
     if j >= NEWTON_STEPS:
@@ -436,7 +444,7 @@ def _layers_track_newton(ctx: RunContext) -> Outcome:
                                             "newton_steps_to_1pct": s["newton_steps_to_1pct"],
                                             "zero_predictor_mse": s["zero_predictor_mse"],
                                             "checkpoint": s["sidecar"], "trained_now": s["trained_now"]},
-                   figures=[fig], notes=[REDUCED, _learning_note(s, "gpt2_iso"), _saturation_note(s),
+                   figures=[fig], notes=[REDUCED, _learning_note(s, "gpt2_iso"), _slope_note(m), _saturation_note(s),
                                          f"probes: closed-form ridge read-out per layer on "
                                                   f"{STUDY_SIZES[ctx.profile][0]} training prompts; similarities on "
                                                   f"{STUDY_SIZES[ctx.profile][1]} held-out prompts"],
@@ -500,7 +508,8 @@ def _ill_conditioned(ctx: RunContext) -> Outcome:
                                             "newton_steps_to_1pct": s["newton_steps_to_1pct"],
                                             "query_mse": s["query_mse"],
                                             "zero_predictor_mse": s["zero_predictor_mse"], "checkpoint": s["sidecar"]},
-                   figures=[fig], notes=[REDUCED, _learning_note(s, "gpt2_ill"), _saturation_note(s),
+                   figures=[fig], notes=[REDUCED, _learning_note(s, "gpt2_ill"), _slope_note(m),
+                                         _saturation_note(s),
                                          "ill-conditioned: a fresh Σ with cond(Σ) = 100 per prompt "
                                                   "(geometric spectrum, Haar rotation), for training and testing"],
                    config={"cond": 100, "model": "gpt2_ill"})
