@@ -82,13 +82,13 @@ def reproduce(session: nox.Session) -> None:
     Exits non-zero only when a runner errors: claims that are honestly ``not reproduced`` are reported in the
     verdict table, not treated as a failed session.
     """
-    _install(session)
+    _install(session, "data")
     session.run("icl-verify", "run", "--profile", "quick", "--out", "results/quick", "--no-fail", *session.posargs)
 
 
 def _paper_session(paper: str):
     def run_paper(session: nox.Session) -> None:
-        _install(session)
+        _install(session, "data")
         session.run("icl-verify", "run", paper, "--profile", "quick", "--out", "results/quick", "--no-fail",
                     "--retrain", *session.posargs)
 
@@ -149,7 +149,7 @@ def docs_check(session: nox.Session) -> None:
 def docs_snapshot(session: nox.Session) -> None:
     """Refresh docs/snapshot, the results the docs show in a clean clone: every claim, quick profile, seed 0, CPU
     (trained claims load the stored checkpoints); ``-- ID_OR_PAPER ...`` to choose the claims instead."""
-    _install(session)
+    _install(session, "data")
     selectors = list(session.posargs)
     session.run("icl-verify", "run", *selectors, "--profile", "quick", "--seed", "0", "--device", "cpu",
                 "--out", "docs/snapshot", "--no-fail", "--quiet")

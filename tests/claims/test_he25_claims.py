@@ -102,3 +102,34 @@ def test_trained_claims_skip_in_full_profile(tmp_path):
     )
     with pytest.raises(SkipClaim, match="full-profile"):
         he25._pretrained_gmm(ctx)
+
+
+def _uneven_images(n: int = 300, p: int = 64, seed: int = 3) -> torch.Tensor:
+    """Stand-in 'images' with a decaying pixel spectrum (the digits' own need scikit-learn)."""
+    g = torch.Generator().manual_seed(seed)
+    scales = torch.logspace(1, -1, p, dtype=torch.float64)
+    return torch.randn(n, p, generator=g, dtype=torch.float64) * scales + 5.0
+
+
+def test_real_data_claim_runs_on_a_stand_in_image_set(small, tmp_path, monkeypatch):
+    import empirical.he25_real_data as rd
+
+    monkeypatch.setattr(rd, "load_digit_images", _uneven_images)
+    claim = next(c for c in he25.CLAIMS if c.id == "he25.real_data_transfer")
+    out = claim.runner(_ctx(tmp_path, claim.id))
+    assert {c.name for c in out.checks} >= {"CI_low(real err − synthetic err), v1", "CI_low(|cos v1| − |cos v2|), real",
+                                            "CI_low(degradation v2 − degradation v1)"}
+    assert len(out.measured["real_abs_cos"]) == 2 and all(0 <= v <= 1 for v in out.measured["real_abs_cos"])
+    assert all((tmp_path / f).exists() for f in out.figures) and out.figures
+
+
+def test_real_data_claim_skips_without_scikit_learn(small, tmp_path, monkeypatch):
+    import empirical.he25_real_data as rd
+
+    def missing():
+        raise ImportError("scikit-learn is not installed: pip install 'icl-verify[data]'")
+
+    monkeypatch.setattr(rd, "load_digit_images", missing)
+    claim = next(c for c in he25.CLAIMS if c.id == "he25.real_data_transfer")
+    with pytest.raises(SkipClaim, match="scikit-learn"):
+        claim.runner(_ctx(tmp_path, claim.id))
