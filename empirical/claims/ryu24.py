@@ -6,7 +6,7 @@ NeuralSVD: minimise the nested low-rank approximation (LoRA) objective to learn 
 a. finite matrices (closed form + training), b. a Gaussian-kernel integral operator vs the dense/Nyström
 reference, c. the quantum harmonic oscillator (1-D, 2-D) and a NeuralEF baseline at equal budget,
 d. joint vs sequential nesting and joint vs disjoint parameterisation (accuracy and memory), and the 2-D
-hydrogen atom (full profile, CUDA only).
+hydrogen atom (quick profile: an L = 4 smoke test; full profile: CUDA).
 
 Configurations live in :data:`CONFIG` (``quick`` / ``full``); tests shrink them to run the runners fast.
 """
@@ -141,6 +141,22 @@ CONFIG: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     "hydrogen": {
+        # a smoke test (fact sheet: "2-D hydrogen L = 4: 2.5 min, 1–10% errors"): L = 4 fills the shells n = 0, 1
+        # (eigenvalues 1, 1/9 ×3); one extra trained mode and lr 3e-3 with cosine decay (sheet pitfalls). Sized
+        # for a few CPU minutes: with the full profile's 1024 Fourier features and width 64 a step took 0.58 s
+        # here; with 128 features and width 32 at batch 128, 0.074 s.
+        "quick": {
+            "L": 4,
+            "L_train": 5,
+            "steps": 2000,
+            "batch": 128,
+            "lr": 3e-3,
+            "width": 32,
+            "fourier": (128, 0.1),
+            "sampler_std": 16.0,
+            "scale": 100.0,
+            "grid": (60.0, 300),
+        },
         "full": {
             "L": 16,
             "L_train": 16,
@@ -151,6 +167,7 @@ CONFIG: dict[str, dict[str, dict[str, Any]]] = {
             "fourier": (1024, 0.1),
             "sampler_std": 16.0,
             "scale": 100.0,
+            "grid": (60.0, 600),
         },
     },
 }
@@ -838,15 +855,18 @@ def _nesting_param(ctx: RunContext) -> Outcome:
     )
 
 
+#: acceptance on the mean relative eigenvalue error, per profile, with its reason
+HYDROGEN_TOLERANCE = {
+    "quick": (0.10, "fact sheet: the L = 4 smoke test on 2 CPU cores gives 1–10% errors; above 10% the run failed"),
+    "full": (0.05, "paper: 0.006–0.009 at 5e5 steps; this run uses 1e5 Adam steps (no weight averaging), so a "
+                   "few-fold larger error is expected; 5% marks a failed run"),
+}
+
+
 def _hydrogen(ctx: RunContext) -> Outcome:
-    if ctx.quick:
-        raise SkipClaim(
-            "quick profile: no quick hydrogen configuration yet (the fact sheet's 1–10% smoke test at L = 4 takes "
-            "~2.5 min on 2 cores and was not calibrated here); run --profile full on CUDA"
-        )
-    if ctx.device.type != "cuda":
+    if not ctx.quick and ctx.device.type != "cuda":
         raise SkipClaim("needs cuda: 2-D hydrogen at paper scale (L = 16, ~1e5 steps)")
-    from empirical.neuralsvd.experiments import NetConfig, fit, quadrature_grid
+    from empirical.neuralsvd.experiments import NetConfig, fit, psi_on_points, quadrature_grid
     from empirical.neuralsvd.operators import SchrodingerOperator, coulomb2d_potential
     from empirical.train import TrainConfig
     from theory.operators_reference import hydrogen2d_eigenvalues
@@ -860,39 +880,25 @@ def _hydrogen(ctx: RunContext) -> Outcome:
     )
     tc = TrainConfig(steps=c["steps"], batch_size=c["batch"], lr=c["lr"], schedule="cosine", seed=ctx.child_seed("t"))
     fit(net, op, "sequential", tc, device=ctx.device, progress=ctx.progress, desc="ryu24 hydrogen")
-    from empirical.neuralsvd.experiments import _float64_copy
-
-    m64 = _float64_copy(net)
-    pts, w = quadrature_grid(2, 60.0, 600)
-    P, TP = [], []
-    for chunk in torch.split(pts, 8192):
-        u, TU = op.apply(m64, chunk.to(ctx.device))
-        sq = op.sqrt_density(chunk.to(ctx.device))[:, None]
-        P.append((u.detach() * sq).cpu())
-        TP.append((TU * sq).cpu())
-    P, TP = torch.cat(P), torch.cat(TP)
+    pts, w = quadrature_grid(2, *c["grid"])
+    P, TP = psi_on_points(net, op, pts)
     gram = P.T @ (w[:, None] * P)
     rq = (P * w[:, None] * TP).sum(0) / torch.diagonal(gram)
     true = hydrogen2d_eigenvalues(c["L"]) * c["scale"]
     rel = ((rq[: c["L"]] - true).abs() / true).tolist()
     gh = gram / torch.outer(torch.diagonal(gram).sqrt(), torch.diagonal(gram).sqrt())
     ortho = float((gh - torch.eye(gh.shape[0], dtype=gh.dtype)).abs().max())
+    tol, reason = HYDROGEN_TOLERANCE[ctx.profile]
+    notes = ["Deviations: Adam instead of RMSprop, no weight averaging, "
+             f"{c['steps']:g} instead of 5e5 steps; midpoint quadrature on a {c['grid'][1]}² grid over "
+             f"[−{c['grid'][0]:g}, {c['grid'][0]:g}]² for evaluation."]
+    if ctx.quick:
+        notes.insert(0, f"quick profile: a smoke test (L = {c['L']}, {c['steps']} steps, width {c['width']}), "
+                        "not the paper's scale (L = 16)")
     return Outcome(
-        checks=[
-            Check(
-                "mean_rel_eigenvalue_err",
-                float(np.mean(rel)),
-                "<=",
-                0.05,
-                "paper: 0.006–0.009 at 5e5 steps; this run uses 1e5 Adam steps (no weight averaging), so "
-                "a few-fold larger error is expected; 5% marks a failed run",
-            )
-        ],
+        checks=[Check("mean_rel_eigenvalue_err", float(np.mean(rel)), "<=", tol, reason)],
         measured={"rel_err": rel, "orthogonality": ortho, "eig_T": rq.tolist(), "true": true.tolist()},
-        notes=[
-            "Deviations: Adam instead of RMSprop, no weight averaging, 1e5 instead of 5e5 steps; quadrature grid "
-            "over [−60, 60]² for evaluation."
-        ],
+        notes=notes,
         config=c,
     )
 

@@ -182,6 +182,19 @@ def quadrature_grid(d: int, half_width: float, n_per_dim: int) -> tuple[Tensor, 
     return pts, torch.full((pts.shape[0],), h**d, dtype=torch.float64)
 
 
+def psi_on_points(model: nn.Module, op: SchrodingerOperator, points: Tensor) -> tuple[Tensor, Tensor]:
+    """The learned ψ = u√q and Tψ at ``points`` (M, d), in float64 on the CPU: ((M, L), (M, L))."""
+    m64 = _float64_copy(model)
+    dev = next(m64.parameters()).device
+    psi, Tpsi = [], []
+    for chunk in torch.split(points, 8192):
+        u, TU = op.apply(m64, chunk.to(dev))
+        sq = op.sqrt_density(chunk.to(dev))[:, None]
+        psi.append((u.detach() * sq).cpu())
+        Tpsi.append((TU * sq).cpu())
+    return torch.cat(psi), torch.cat(Tpsi)
+
+
 def schrodinger_eval(
     model: nn.Module,
     op: SchrodingerOperator,
@@ -196,15 +209,7 @@ def schrodinger_eval(
         true_energies: (L,) analytic eigenvalues of H, ascending. true_fn: x (M, d) -> (M, L) true
             eigenfunctions (Lebesgue-normalised). points, weights: (M, d), (M,) e.g. :func:`quadrature_grid`.
     """
-    m64 = _float64_copy(model)
-    dev = next(m64.parameters()).device
-    psi, Tpsi = [], []
-    for chunk in torch.split(points, 8192):
-        u, TU = op.apply(m64, chunk.to(dev))
-        sq = op.sqrt_density(chunk.to(dev))[:, None]
-        psi.append((u.detach() * sq).cpu())
-        Tpsi.append((TU * sq).cpu())
-    P, TP = torch.cat(psi), torch.cat(Tpsi)
+    P, TP = psi_on_points(model, op, points)
     w = weights[:, None]
     gram = P.T @ (w * P)
     norms = torch.diagonal(gram)

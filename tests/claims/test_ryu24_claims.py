@@ -54,6 +54,18 @@ TINY = {
         "sampler_std": 1.5,
         "grid": (100, 30),
     },
+    "hydrogen": {
+        "L": 4,
+        "L_train": 5,
+        "steps": 5,
+        "batch": 16,
+        "lr": 3e-3,
+        "width": 8,
+        "fourier": (8, 0.1),
+        "sampler_std": 16.0,
+        "scale": 100.0,
+        "grid": (60.0, 20),
+    },
 }
 
 
@@ -105,7 +117,8 @@ def test_ryu24_subspace_claim_tiny(tiny, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "claim_id", ["ryu24.kernel_vs_nystrom", "ryu24.oscillator", "ryu24.vs_neuralef", "ryu24.seq_vs_joint"]
+    "claim_id",
+    ["ryu24.kernel_vs_nystrom", "ryu24.oscillator", "ryu24.vs_neuralef", "ryu24.seq_vs_joint", "ryu24.hydrogen"],
 )
 def test_ryu24_trained_claims_tiny(tiny, tmp_path, claim_id):
     _run(tmp_path, claim_id)
@@ -117,10 +130,14 @@ def test_ryu24_trained_claims_are_deterministic(tiny, tmp_path):
     assert a.measured == b.measured
 
 
+def test_ryu24_hydrogen_quick_is_a_smoke_test_against_the_true_shells(tiny, tmp_path):
+    out = _run(tmp_path, "ryu24.hydrogen")
+    assert out.measured["true"] == pytest.approx([100.0, 100 / 9, 100 / 9, 100 / 9])  # 1/(2n+1)², n = 0, 1, ×100
+    assert out.checks[0].threshold == ryu24.HYDROGEN_TOLERANCE["quick"][0] == 0.10
+
+
 def test_ryu24_skips(tmp_path):
     claims = {c.id: c for c in ryu24.CLAIMS}
-    with pytest.raises(SkipClaim, match="no quick hydrogen configuration"):
-        claims["ryu24.hydrogen"].runner(_ctx(tmp_path, "ryu24.hydrogen"))
     for cid in ("ryu24.hydrogen", "ryu24.oscillator", "ryu24.kernel_vs_nystrom"):
         with pytest.raises(SkipClaim, match="needs cuda"):
             claims[cid].runner(_ctx(tmp_path, cid, "full"))
