@@ -72,7 +72,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cached_property
 from typing import Literal
 
 import torch
@@ -276,7 +276,8 @@ class MLP:
 
     @cached_property
     def projections(self) -> tuple[Projection, Projection]:
-        return Projection(self.W1), Projection(self.W2)
+        # all rows of W_1: the hidden vector keeps every unit, which is what W_2's columns index
+        return Projection(self.W1, all_rows=True), Projection(self.W2)
 
 
 @dataclass(frozen=True)
@@ -369,10 +370,10 @@ def readout_block(L: Layout) -> Block:
 
 def newton_assumptions(k: object, alpha: object, norm_bound: object, budget: object = "paper",
                        prompt: PromptBatch | None = None, d: int | None = None, *,
-                       lambda_max: Tensor | None = None) -> list[Violation]:
+                       lam: Tensor | None = None) -> list[Violation]:
     """Every assumption of the proof that fails, as a list (empty when all hold).
 
-    ``lambda_max``: λ_max(XᵀX) per prompt (B,) when already computed (else computed here)."""
+    ``lam``: :func:`lambda_max` of ``prompt`` when already computed (else computed here)."""
     out: list[Violation] = []
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:
         out.append(Violation("k", f"number of Newton steps must be an integer >= 0, got {k!r}"))
@@ -396,10 +397,7 @@ def newton_assumptions(k: object, alpha: object, norm_bound: object, budget: obj
         if T * T >= 2**53:
             out.append(Violation("prompt", f"{T} tokens: positions² must be exact in float64 (T² < 2⁵³)"))
         if b_ok:
-            if lambda_max is None:
-                X = prompt.X.to(torch.float64)
-                lambda_max = torch.linalg.eigvalsh(X.transpose(1, 2) @ X)[:, -1]
-            lmax = lambda_max
+            lmax = lambda_max(prompt) if lam is None else lam
             bad = lmax > float(norm_bound)
             if bool(bad.any()):
                 out.append(Violation("norm_bound", f"{int(bad.sum())} prompt(s) have λ_max(XᵀX) above B = "
@@ -497,18 +495,8 @@ def apply_block(h: Tensor, block: Block, literal: bool = False) -> Tensor:
         _add_at(out, head.value_rows, head_output(h, head))
     if block.mlp is not None:
         P1, P2 = block.mlp.projections
-        hidden = _embed_hidden(torch.relu(P1.apply(out)), P1, block.mlp.W1.shape[0])
-        _add_at(out, P2, P2.apply(hidden))
+        _add_at(out, P2, P2.apply(torch.relu(P1.apply(out))))
     return out
-
-
-def _embed_hidden(hidden: Tensor, P1: Projection, width: int) -> Tensor:
-    """Hidden units on P1's support placed back among all ``width`` hidden units."""
-    if P1.out_index == slice(0, width):
-        return hidden
-    full = hidden.new_zeros(*hidden.shape[:-1], width)
-    _add_at(full, P1, hidden)
-    return full
 
 
 def layer_states(model: NewtonTransformer, h0: Tensor, literal: bool = False) -> list[Tensor]:
@@ -524,17 +512,13 @@ def forward(model: NewtonTransformer, h0: Tensor, literal: bool = False) -> Tens
     return torch.stack(layer_states(model, h0, literal))
 
 
-@cache
-def _readout_lens(layout: Layout) -> Block:
-    return readout_block(layout)
-
-
 def read_estimates(model: NewtonTransformer, resid: Sequence[Tensor] | Tensor) -> Tensor:
     """Per-layer read-out of the current estimate ŵ: the read-out head applied at the probe tokens.
 
     resid: L+1 states (B, T, D) (or their stack) -> (L+1, B, d).
     """
-    (lens,) = _readout_lens(model.layout).heads  # writes only the ``out`` slot; queries only at the d probes
+    # the model's own read-out head (it writes only ``out``), with queries only at the d probe tokens
+    (lens,) = next(b for b in model.blocks if b.name == "readout").heads
     return torch.stack([head_output(h, lens, slice(-model.d, None))[..., 0] for h in resid])
 
 
@@ -584,7 +568,7 @@ def run_newton_construction(prompt: PromptBatch, k: int, alpha: float | None = N
     a0, b0 = default_scale(prompt, lam) if alpha is None or norm_bound is None else (None, None)
     alpha = a0 if alpha is None else alpha
     norm_bound = b0 if norm_bound is None else norm_bound
-    raise_violations(newton_assumptions(k, alpha, norm_bound, budget, prompt, lambda_max=lam))
+    raise_violations(newton_assumptions(k, alpha, norm_bound, budget, prompt, lam=lam))
     model = build_newton(prompt.d, k, alpha, norm_bound, budget)  # type: ignore[arg-type]
     resid = tuple(layer_states(model, embed(prompt, model.layout)))
     n, m, L = prompt.n, prompt.m, model.layout
