@@ -27,17 +27,14 @@ PAPER = Paper(
 )
 
 
-
 def _reduced_note() -> str:
+    """The quick profile's scale, read from the recipes (imported here, not when the registry loads)."""
     from empirical.fu23_training import RECIPES
 
     r, ls = RECIPES["quick"]["gpt2_iso"], RECIPES["quick"]["lstm_iso"]
     return (f"reduced scale (quick profile): d = {r.d}, n = {r.n}, {r.layers}-layer width-{r.width} GPT-2 / "
             f"{ls.layers}-layer LSTM, {r.steps} Adam steps at batch {r.batch_size} with a curriculum on d "
             f"({r.curriculum_start_dims} → {r.d}), on CPU; the paper: d = 20, n = 40, 12 layers, width 256, 500k steps")
-
-
-REDUCED = _reduced_note()
 
 
 # -- fu23.newton_recursion --------------------------------------------------------------------------------
@@ -444,7 +441,8 @@ def _layers_track_newton(ctx: RunContext) -> Outcome:
                                             "newton_steps_to_1pct": s["newton_steps_to_1pct"],
                                             "zero_predictor_mse": s["zero_predictor_mse"],
                                             "checkpoint": s["sidecar"], "trained_now": s["trained_now"]},
-                   figures=[fig], notes=[REDUCED, _learning_note(s, "gpt2_iso"), _slope_note(m), _saturation_note(s),
+                   figures=[fig], notes=[_reduced_note(), _learning_note(s, "gpt2_iso"), _slope_note(m),
+                                         _saturation_note(s),
                                          f"probes: closed-form ridge read-out per layer on "
                                                   f"{STUDY_SIZES[ctx.profile][0]} training prompts; similarities on "
                                                   f"{STUDY_SIZES[ctx.profile][1]} held-out prompts"],
@@ -485,7 +483,7 @@ def _gd_exponential(ctx: RunContext) -> Outcome:
                   "log2gd_slope_over_newton_slope": slope_ratio, "growth_gd": growth_gd,
                   "growth_newton": growth_newton},
         figures=[fig],
-        notes=[REDUCED, _learning_note(s, "gpt2_iso"),
+        notes=[_reduced_note(), _learning_note(s, "gpt2_iso"),
                "GD: step 1/λ_max(XᵀX) on ½‖Xw − y‖², steps on a log grid 0, 1, 2, 4 … 4096 (as the "
                         "official code's log grid)"],
         config={"gd_steps": GD_STEPS},
@@ -508,7 +506,7 @@ def _ill_conditioned(ctx: RunContext) -> Outcome:
                                             "newton_steps_to_1pct": s["newton_steps_to_1pct"],
                                             "query_mse": s["query_mse"],
                                             "zero_predictor_mse": s["zero_predictor_mse"], "checkpoint": s["sidecar"]},
-                   figures=[fig], notes=[REDUCED, _learning_note(s, "gpt2_ill"), _slope_note(m),
+                   figures=[fig], notes=[_reduced_note(), _learning_note(s, "gpt2_ill"), _slope_note(m),
                                          _saturation_note(s),
                                          "ill-conditioned: a fresh Σ with cond(Σ) = 100 per prompt "
                                                   "(geometric spectrum, Haar rotation), for training and testing"],
@@ -534,7 +532,7 @@ def _lstm(ctx: RunContext) -> Outcome:
                   "transformer_best_steps": tf_st.tolist(), "lstm_best_steps": ls_st.tolist(),
                   "transformer_query_mse": tf["query_mse"], "lstm_query_mse": ls["query_mse"],
                   "lstm_similarity": ls["result"].as_dict()},
-        figures=[fig], notes=[REDUCED, _learning_note(tf, "gpt2_iso"), _learning_note(ls, "lstm_iso")],
+        figures=[fig], notes=[_reduced_note(), _learning_note(tf, "gpt2_iso"), _learning_note(ls, "lstm_iso")],
         config={"models": ["gpt2_iso", "lstm_iso"]},
     )
 
