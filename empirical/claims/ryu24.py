@@ -866,7 +866,7 @@ HYDROGEN_TOLERANCE = {
 def _hydrogen(ctx: RunContext) -> Outcome:
     if not ctx.quick and ctx.device.type != "cuda":
         raise SkipClaim("needs cuda: 2-D hydrogen at paper scale (L = 16, ~1e5 steps)")
-    from empirical.neuralsvd.experiments import NetConfig, fit, psi_on_points, quadrature_grid
+    from empirical.neuralsvd.experiments import NetConfig, fit, psi_on_points, quadrature_grid, rayleigh_quotients
     from empirical.neuralsvd.operators import SchrodingerOperator, coulomb2d_potential
     from empirical.train import TrainConfig
     from theory.operators_reference import hydrogen2d_eigenvalues
@@ -881,13 +881,9 @@ def _hydrogen(ctx: RunContext) -> Outcome:
     tc = TrainConfig(steps=c["steps"], batch_size=c["batch"], lr=c["lr"], schedule="cosine", seed=ctx.child_seed("t"))
     fit(net, op, "sequential", tc, device=ctx.device, progress=ctx.progress, desc="ryu24 hydrogen")
     pts, w = quadrature_grid(2, *c["grid"])
-    P, TP = psi_on_points(net, op, pts)
-    gram = P.T @ (w[:, None] * P)
-    rq = (P * w[:, None] * TP).sum(0) / torch.diagonal(gram)
+    rq, _, ortho = rayleigh_quotients(*psi_on_points(net, op, pts), w)
     true = hydrogen2d_eigenvalues(c["L"]) * c["scale"]
     rel = ((rq[: c["L"]] - true).abs() / true).tolist()
-    gh = gram / torch.outer(torch.diagonal(gram).sqrt(), torch.diagonal(gram).sqrt())
-    ortho = float((gh - torch.eye(gh.shape[0], dtype=gh.dtype)).abs().max())
     tol, reason = HYDROGEN_TOLERANCE[ctx.profile]
     notes = ["Deviations: Adam instead of RMSprop, no weight averaging, "
              f"{c['steps']:g} instead of 5e5 steps; midpoint quadrature on a {c['grid'][1]}² grid over "

@@ -25,6 +25,8 @@ __all__ = [
     "make_loss_fn",
     "train_step_fn",
     "fit",
+    "psi_on_points",
+    "rayleigh_quotients",
     "schrodinger_eval",
     "quadrature_grid",
     "kernel_eval",
@@ -195,6 +197,17 @@ def psi_on_points(model: nn.Module, op: SchrodingerOperator, points: Tensor) -> 
     return torch.cat(psi), torch.cat(Tpsi)
 
 
+def rayleigh_quotients(P: Tensor, TP: Tensor, weights: Tensor) -> tuple[Tensor, Tensor, float]:
+    """From ψ and Tψ on quadrature points (M, L) with weights (M,): Rayleigh quotients ⟨ψ_l, Tψ_l⟩/‖ψ_l‖² (L,),
+    squared norms (L,), and the largest off-diagonal |⟨ψ̂_l, ψ̂_m⟩| of the normalised functions."""
+    w = weights[:, None]
+    norms = torch.diagonal(P.T @ (w * P))
+    rq = (P * w * TP).sum(0) / norms
+    Ph = P / norms.sqrt()
+    ghat = Ph.T @ (w * Ph)
+    return rq, norms, float((ghat - torch.diag(torch.diagonal(ghat))).abs().max())
+
+
 def schrodinger_eval(
     model: nn.Module,
     op: SchrodingerOperator,
@@ -211,9 +224,7 @@ def schrodinger_eval(
     """
     P, TP = psi_on_points(model, op, points)
     w = weights[:, None]
-    gram = P.T @ (w * P)
-    norms = torch.diagonal(gram)
-    rq = (P * w * TP).sum(0) / norms
+    rq, norms, ortho = rayleigh_quotients(P, TP, weights)
     energies = op.eigenvalue_of_H(rq)
     true_energies = true_energies.to(torch.float64)
     rel = (energies - true_energies).abs() / true_energies.abs()
@@ -222,8 +233,6 @@ def schrodinger_eval(
     same = (true_energies[:, None] - true_energies[None, :]).abs() < 1e-9
     capture = (overlap**2 * same).sum(1)
     cos = torch.where(same.sum(1) == 1, torch.diagonal(overlap).abs(), torch.nan)
-    ghat = Ph.T @ (w * Ph)
-    ortho = (ghat - torch.diag(torch.diagonal(ghat))).abs().max()
     return SchrodingerEval(
         rq.tolist(), norms.tolist(), energies.tolist(), rel.tolist(), capture.tolist(), float(ortho), cos.tolist()
     )
