@@ -93,12 +93,29 @@ def _paper_session(paper: str):
                     "--retrain", *session.posargs)
 
     run_paper.__doc__ = (f"Retrain and re-verify the {paper} claims (quick profile unless ``-- --profile full``); "
-                         "refreshes the stored quick-profile checkpoints.")
+                         "models go to results/quick/checkpoints/, the shipped ones are untouched.")
     return run_paper
 
 
 for _paper in PAPERS:
     nox.session(name=_paper)(_paper_session(_paper))
+
+
+@nox.session
+def refresh_checkpoints(session: nox.Session) -> None:
+    """Maintainers: retrain a paper's shipped quick models and promote them into empirical/checkpoints/.
+
+    ``nox -s refresh_checkpoints -- PAPER [PAPER ...]``: retrains every trained claim of each paper into
+    results/retrain (``icl-verify run PAPER --retrain``), then copies the verified models over the shipped ones
+    (``python -m empirical.checkpoints promote``). The only command that writes into the package's checkpoints.
+    """
+    papers = list(session.posargs)
+    if not papers or any(p not in PAPERS for p in papers):
+        session.error(f"name the papers to refresh: nox -s refresh_checkpoints -- {' '.join(PAPERS)}")
+    _install(session, "data")
+    session.run("icl-verify", "run", *papers, "--profile", "quick", "--seed", "0", "--out", "results/retrain",
+                "--no-fail", "--retrain")
+    session.run("python", "-m", "empirical.checkpoints", "promote", "results/retrain", *papers)
 
 
 @nox.session

@@ -1,16 +1,18 @@
 """fu23 trained models: the recipes (quick and full profile), training through :func:`empirical.train.train`,
 and the stored quick-profile checkpoints under ``empirical/checkpoints/fu23/``.
 
-Retrain the stored quick-profile checkpoints (CPU, a few minutes each on an idle 2-core machine)::
+Retrain the quick-profile models (CPU, about 18 minutes each on an idle 2-core machine) into a results
+folder, and (maintainers) promote them to the shipped checkpoints::
 
-    python -m empirical.fu23_training --out empirical/checkpoints/fu23
+    python -m empirical.fu23_training --out results/retrain
+    python -m empirical.checkpoints promote results/retrain fu23
 
 Task (Garg et al. format, Fu et al. 2023 §4): x ~ N(0, Σ), w ~ N(0, I), y = wᵀx (no noise); loss = mean
 squared error of the predictions at x_1 … x_n (each from the preceding examples) and at the query.
 The paper trains a 12-layer, 8-head, width-256 GPT-2 at d = 20, n = 40 for 500k steps with a curriculum;
 the quick profile is a reduced scale (d = 5, n = 10, 4 layers, width 64, 12000 steps at batch 64, curriculum
-on d from 2) and says so. Interrupted training resumes from ``<out>/<name>.resume.pt`` (written atomically
-every 500 steps, removed once the model is stored).
+on d from 2) and says so. Interrupted training resumes from its ``.resume.pt`` state next to the model
+(written atomically every 500 steps, removed once the model is stored).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from empirical.checkpoints import load_model_state, read_sidecar, save_model
+from empirical.checkpoints import STORED
 from empirical.models.gpt2_icl import GPT2ICL
 from empirical.models.lstm import LSTMICL
 from empirical.seeding import torch_generator
@@ -33,10 +35,11 @@ from empirical.train import TrainConfig, train
 from theory.prompts import PromptBatch
 from theory.samplers import LinearRegressionTask
 
-__all__ = ["ModelRecipe", "RECIPES", "CHECKPOINT_DIR", "default_directory", "build_model", "task_of", "train_recipe",
-           "load_or_train", "curriculum_dims", "truncate_dims", "icl_loss"]
+__all__ = ["ModelRecipe", "RECIPES", "CHECKPOINT_DIR", "build_model", "task_of", "train_recipe", "load_or_train",
+           "curriculum_dims", "truncate_dims", "icl_loss"]
 
-CHECKPOINT_DIR = Path(__file__).parent / "checkpoints" / "fu23"
+#: The shipped quick-profile models (read-only for runs).
+CHECKPOINT_DIR = STORED / "fu23"
 Kind = Literal["gpt2", "lstm"]
 
 
@@ -126,12 +129,11 @@ def icl_loss(model: nn.Module, prompt: PromptBatch) -> torch.Tensor:
 RESUME_EVERY = 500
 
 
-def train_recipe(r: ModelRecipe, device: torch.device | str = "cpu", progress: bool = True,
-                 resume_path: Path | None = None) -> tuple[nn.Module, list]:
-    """Train one recipe with the suite's training loop; returns (model, loss history).
+def _fit(r: ModelRecipe, model: nn.Module, device: torch.device | str, progress: bool,
+         resume_path: Path | None) -> list[float]:
+    """Train ``model`` (built by :func:`build_model`) in place on the recipe's curriculum; the loss history.
 
     ``resume_path``: training state written every ``RESUME_EVERY`` steps and resumed from when present."""
-    model = build_model(r, device)
     task = task_of(r)
     dev = torch.device(device)
 
@@ -141,22 +143,16 @@ def train_recipe(r: ModelRecipe, device: torch.device | str = "cpu", progress: b
     cfg = r.train_config()
     if resume_path is not None:
         cfg = replace(cfg, checkpoint_every=RESUME_EVERY)
-    res = train(model, sample, icl_loss, cfg, checkpoint_path=resume_path, progress=progress, desc=f"fu23 {r.name}")
-    return model, res.losses
+    res = train(model, sample, icl_loss, cfg, checkpoint_path=resume_path, progress=progress, desc=f"fu23 {r.name}",
+                identity={"recipe": asdict(r)})
+    return res.losses
 
 
-def _train_and_store(r: ModelRecipe, directory: Path, profile: str, device: torch.device | str,
-                     progress: bool) -> tuple[nn.Module, dict]:
-    """Train ``r`` (resumable), store the weights with config, command, seed and loss curve; drop the resume file."""
-    resume = directory / f"{r.name}.resume.pt"
-    model, losses = train_recipe(r, device, progress, resume_path=resume)
-    metrics = _metrics(losses, str(device))
-    save_model(model, directory / f"{r.name}.safetensors", config=asdict(r), command=_command(directory, [r.name],
-                                                                                             profile),
-               seed=r.seed, metrics=metrics)
-    resume.unlink(missing_ok=True)
-    model.eval()
-    return model, metrics
+def train_recipe(r: ModelRecipe, device: torch.device | str = "cpu", progress: bool = True,
+                 resume_path: Path | None = None) -> tuple[nn.Module, list]:
+    """Train one recipe with the suite's training loop (nothing stored); returns (model, loss history)."""
+    model = build_model(r, device)
+    return model, _fit(r, model, device, progress, resume_path)
 
 
 def _metrics(losses: list[float], device: str) -> dict:
@@ -171,37 +167,33 @@ def _command(out: Path, names: list[str], profile: str) -> str:
         shlex.quote(a) for a in ["--out", str(out), "--profile", profile, "--models", *names])
 
 
-def default_directory(profile: str) -> Path:
-    """Where a profile's models live: the stored quick models in the package; full-profile models (GPU-trained,
-    tens of MB) under ``results/full/checkpoints/fu23``, never over the quick ones (the names are shared)."""
-    return CHECKPOINT_DIR if profile == "quick" else Path("results") / profile / "checkpoints" / "fu23"
+def profile_of(r: ModelRecipe) -> str:
+    return next((p for p, rs in RECIPES.items() if rs.get(r.name) == r), "custom")
 
 
-def load_or_train(r: ModelRecipe, device: torch.device | str = "cpu", directory: Path | None = None,
+def load_or_train(r: ModelRecipe, device: torch.device | str = "cpu", out_dir: Path | str = "results/quick",
                   progress: bool = True, retrain: bool = False) -> tuple[nn.Module, dict]:
-    """The stored checkpoint of ``r`` when its sidecar config matches (and ``retrain`` is False), else train
-    and store it in ``directory`` (default: :data:`CHECKPOINT_DIR`).
+    """The shipped model of ``r`` (or one trained earlier into ``out_dir``) when its recipe matches and
+    ``retrain`` is False; else train it into ``<out_dir>/checkpoints/fu23/`` (resumable).
 
     Returns:
-        (model in eval mode, sidecar dict with ``trained_now``).
+        (model in eval mode, info: ``config`` (the recipe), ``source``, ``path``, ``command``, ``metrics``,
+        ``trained_now``).
     """
-    directory = CHECKPOINT_DIR if directory is None else Path(directory)
-    path = directory / f"{r.name}.safetensors"
-    if path.exists() and not retrain:
-        side = read_sidecar(path)
-        if side.get("config") == asdict(r):
-            model = load_model_state(build_model(r, "cpu"), path).to(device)
-            model.eval()
-            return model, {**side, "trained_now": False}
-    profile = next((p for p, rs in RECIPES.items() if rs.get(r.name) == r), "quick")
-    model, metrics = _train_and_store(r, directory, profile, device, progress)
-    return model, {"config": asdict(r), "metrics": metrics, "trained_now": True}
+    from empirical.checkpoints import load_or_train as stored_or_new
+
+    model, info = stored_or_new(
+        paper="fu23", name=r.name, recipe=asdict(r), out_dir=out_dir, build=lambda: build_model(r, device),
+        fit=lambda m, resume: _metrics(_fit(r, m, device, progress, resume), str(device)),
+        command=_command(Path(out_dir), [r.name], profile_of(r)), seed=r.seed, retrain=retrain, device=device)
+    return model, {"config": asdict(r), **info, "trained_now": info["source"] == "trained"}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m empirical.fu23_training", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=None,
-                    help=f"output folder (default: {CHECKPOINT_DIR} for quick, results/full/checkpoints/fu23 for full)")
+                    help="results folder; models go to <out>/checkpoints/fu23/ (default: results/<profile>). "
+                         "Shipped models are refreshed with `python -m empirical.checkpoints promote OUT fu23`")
     ap.add_argument("--profile", choices=sorted(RECIPES), default="quick")
     ap.add_argument("--models", nargs="*", default=None, help=f"subset of {sorted(RECIPES['quick'])}")
     ap.add_argument("--device", default="cpu")
@@ -209,15 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.out is None:
-        args.out = default_directory(args.profile)
+        args.out = Path("results") / args.profile
     names = args.models or sorted(RECIPES[args.profile])
     for name in names:
         if name not in RECIPES[args.profile]:
             print(f"--models: unknown model {name!r} (known: {sorted(RECIPES[args.profile])})", file=sys.stderr)
             return 2
     for name in names:
-        _, metrics = _train_and_store(RECIPES[args.profile][name], args.out, args.profile, args.device, True)
-        print(f"{name}: final loss (mean of last 100 steps) {metrics['final_loss_mean_last100']:.4g}")
+        _, info = load_or_train(RECIPES[args.profile][name], args.device, args.out, progress=True, retrain=True)
+        print(f"{name}: final loss (mean of last 100 steps) {info['metrics']['final_loss_mean_last100']:.4g}; "
+              f"{info['path']}")
     return 0
 
 

@@ -9,8 +9,9 @@ encoder, E = 64, H = 4, MLP 4E, ReLU attention divided by N; Adam 1e-3, batch 64
 * GMM: x_i = y_i μ + z_i, ‖μ‖ = 1.5, random μ direction; per-token logit; loss per instance
   min(BCE(z, y), BCE(z, 1 − y)) (swap-invariant).
 
-Quick models are stored under ``empirical/checkpoints/he25/`` with the retrain command
-``python -m empirical.he25_training NAME [NAME ...]``.
+Quick models are shipped under ``empirical/checkpoints/he25/``; retrain with
+``python -m empirical.he25_training --out results/retrain NAME [NAME ...]`` and (maintainers) promote with
+``python -m empirical.checkpoints promote results/retrain he25``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from empirical.checkpoints import load_model_state, read_sidecar, save_model
+from empirical.checkpoints import STORED
 from empirical.models.relu_encoder import ReLUEncoder
 from empirical.seeding import torch_generator
 from empirical.train import TrainConfig, train
@@ -46,7 +47,8 @@ __all__ = [
     "seeded_linear_init_",
 ]
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints" / "he25"
+#: The shipped quick-profile models (read-only for runs).
+CHECKPOINT_DIR = STORED / "he25"
 
 
 @dataclass(frozen=True)
@@ -144,64 +146,49 @@ def gmm_loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
     return torch.minimum(a, b).mean()
 
 
-def _paths(name: str, directory: Path) -> Path:
-    return directory / f"{name}.safetensors"
-
-
-def train_recipe(
-    r: Recipe, device: torch.device | str = "cpu", progress: bool = False, directory: Path | None = None
-) -> ReLUEncoder:
-    """Train with :func:`empirical.train.train` and store under ``directory`` (default CHECKPOINT_DIR)."""
+def _fit(r: Recipe, model: ReLUEncoder, device: torch.device | str, progress: bool,
+         resume_path: Path | None) -> dict:
+    """Train ``model`` in place with :func:`empirical.train.train` (resumable from ``resume_path``); metrics."""
     torch.set_num_threads(1)  # 2-core CI: small tensors are faster on one thread (fact sheet §5)
-    model = build_model(r, device)
-    cfg = TrainConfig(steps=r.steps, batch_size=r.batch, lr=r.lr, seed=r.seed)
+    cfg = TrainConfig(steps=r.steps, batch_size=r.batch, lr=r.lr, seed=r.seed,
+                      checkpoint_every=RESUME_EVERY if resume_path is not None else 0)
     if r.task == "pca":
-        result = train(
-            model,
-            lambda g, s: pca_batch(r, g, r.batch, device),
-            lambda m, b: pca_loss(m, b, r),
-            cfg,
-            progress=progress,
-            desc=r.name,
-        )
+        sample, loss = (lambda g, s: pca_batch(r, g, r.batch, device)), (lambda m, b: pca_loss(m, b, r))
     else:
-        result = train(
-            model, lambda g, s: gmm_batch(r, g, r.batch, device), gmm_loss, cfg, progress=progress, desc=r.name
-        )
-    path = _paths(r.name, directory or CHECKPOINT_DIR)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_model(
-        model,
-        path,
-        config=asdict(r),
-        command=f"python -m empirical.he25_training {r.name}",
-        seed=r.seed,
-        metrics={"final_loss_mean_last50": float(sum(result.losses[-50:]) / max(1, len(result.losses[-50:])))},
-    )
+        sample, loss = (lambda g, s: gmm_batch(r, g, r.batch, device)), gmm_loss
+    result = train(model, sample, loss, cfg, checkpoint_path=resume_path, progress=progress, desc=r.name,
+                   identity={"recipe": asdict(r)})
+    return {"final_loss_mean_last50": float(sum(result.losses[-50:]) / max(1, len(result.losses[-50:])))}
+
+
+RESUME_EVERY = 200
+
+
+def train_recipe(r: Recipe, device: torch.device | str = "cpu", progress: bool = False) -> ReLUEncoder:
+    """A freshly trained model of ``r`` (nothing stored)."""
+    model = build_model(r, device)
+    _fit(r, model, device, progress, None)
     return model
 
 
-#: Recipes retrained in this process: a ``retrain`` run trains each model once, however many claims use it.
-_RETRAINED: set[str] = set()
-
-
 def load_or_train(
-    name: str, device: torch.device | str = "cpu", progress: bool = False, directory: Path | None = None,
+    name: str, device: torch.device | str = "cpu", progress: bool = False, out_dir: Path | str = "results/quick",
     retrain: bool = False,
 ) -> tuple[ReLUEncoder, bool]:
-    """The stored quick model if its sidecar config matches the recipe (and ``retrain`` is False), else train it
-    (which stores it). Returns (model, trained)."""
+    """The shipped quick model (or one trained earlier into ``out_dir``) when its recipe matches and ``retrain``
+    is False, else train it into ``<out_dir>/checkpoints/he25/`` (a ``retrain`` run trains each recipe once).
+    Returns (model in eval mode, trained now)."""
+    from empirical.checkpoints import load_or_train as stored_or_new
+
+    if name not in RECIPES:
+        raise ValueError(f"name: unknown he25 recipe {name!r} (known: {', '.join(RECIPES)})")
     r = RECIPES[name]
-    path = _paths(name, directory or CHECKPOINT_DIR)
-    if path.exists() and (not retrain or name in _RETRAINED):
-        try:
-            if read_sidecar(path)["config"] == asdict(r):
-                return load_model_state(build_model(r, "cpu"), path).to(device).eval(), False
-        except (FileNotFoundError, KeyError):
-            pass
-    model = train_recipe(r, device, progress, directory).eval()
-    _RETRAINED.add(name)
-    return model, True
+    model, info = stored_or_new(
+        paper="he25", name=name, recipe=asdict(r), out_dir=out_dir, build=lambda: build_model(r, device),
+        fit=lambda m, resume: _fit(r, m, device, progress, resume),
+        command=f"python -m empirical.he25_training --out {out_dir} {name}", seed=r.seed, retrain=retrain,
+        device=device)
+    return model, info["source"] == "trained"
 
 
 @torch.no_grad()
@@ -220,9 +207,22 @@ def predict_gmm_labels(model: ReLUEncoder, X: Tensor) -> Tensor:
     return torch.sign(model(X.float().to(dev))["token"][..., 0].double().cpu())
 
 
-if __name__ == "__main__":  # retrain: python -m empirical.he25_training NAME [NAME ...]
-    names = sys.argv[1:] or list(RECIPES)
-    for n in names:
-        if n not in RECIPES:
-            raise SystemExit(f"NAME: unknown recipe {n!r} (known: {', '.join(RECIPES)})")
-        train_recipe(RECIPES[n], progress=True)
+def main(argv: list[str] | None = None) -> int:
+    """Retrain recipes into ``<out>/checkpoints/he25/`` (promote with ``python -m empirical.checkpoints``)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m empirical.he25_training", description="Retrain he25 quick models.")
+    ap.add_argument("names", nargs="*", metavar="NAME", help=f"recipes (default all: {', '.join(RECIPES)})")
+    ap.add_argument("--out", type=Path, default=Path("results/quick"), help="results folder (default results/quick)")
+    args = ap.parse_args(argv)
+    unknown = [n for n in args.names if n not in RECIPES]
+    if unknown:
+        print(f"NAME: unknown recipe(s) {unknown} (known: {', '.join(RECIPES)})", file=sys.stderr)
+        return 2
+    for n in args.names or list(RECIPES):
+        load_or_train(n, progress=True, out_dir=args.out, retrain=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

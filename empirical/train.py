@@ -4,17 +4,19 @@
   (seed, "data", step). The batch therefore depends only on the step, never on how often training was
   interrupted, nor on the number of processes (each rank takes its shard of the same global batch).
 * Checkpoints: every ``checkpoint_every`` steps the model, optimizer, scheduler, step and loss history are
-  written atomically; ``train`` resumes from that file when it exists and its config matches.
+  written atomically; ``train`` resumes from that file when it exists and its identity matches: the
+  TrainConfig, the world size, the model's parameter names, shapes and dtypes, and whatever the caller adds
+  (family, options). The file is read with ``torch.load(weights_only=True)``: tensors, numbers and strings
+  only, so a planted pickle runs no code.
 * Progress: a tqdm bar showing the running loss.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,12 +25,17 @@ import torch
 from torch import nn
 
 from empirical.artifacts import atomic_write_bytes
+from empirical.errors import IntegrityError
 from empirical.progress import progress_bar
 from empirical.seeding import torch_generator
 
 __all__ = ["TrainConfig", "TrainResult", "train", "Shard"]
 
 Shard = Callable[[Any, int, int], Any]
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
 
 
 @dataclass(frozen=True)
@@ -56,20 +63,24 @@ class TrainConfig:
     checkpoint_every: int = 0
 
     def __post_init__(self) -> None:
-        if self.steps < 0 or self.batch_size < 1:
-            raise ValueError(
-                f"steps/batch_size: need steps >= 0 and batch_size >= 1, got {self.steps}, {self.batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr: expected a positive finite learning rate, got {self.lr}")
+        for name, low in (("steps", 0), ("batch_size", 1), ("halve_every", 0), ("warmup", 0), ("seed", 0),
+                          ("checkpoint_every", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
+        if not (_is_real(self.lr) and self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr: expected a positive finite learning rate, got {self.lr!r}")
+        if not (_is_real(self.weight_decay) and 0 <= self.weight_decay < math.inf):
+            raise ValueError(f"weight_decay: expected a finite number >= 0, got {self.weight_decay!r}")
+        # a negative or zero max-norm would flip or erase every gradient: gradient ascent, or no training
+        if self.grad_clip is not None and not (_is_real(self.grad_clip) and 0 < self.grad_clip < math.inf):
+            raise ValueError(f"grad_clip: expected a positive finite max-norm (or None), got {self.grad_clip!r}")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"optimizer: expected adam|adamw|sgd, got {self.optimizer!r}")
         if self.schedule not in ("constant", "halve", "cosine"):
             raise ValueError(f"schedule: expected constant|halve|cosine, got {self.schedule!r}")
         if self.schedule == "halve" and self.halve_every < 1:
             raise ValueError("halve_every: must be >= 1 with schedule='halve'")
-
-    def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -98,6 +109,53 @@ def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def run_identity(model: nn.Module, cfg: TrainConfig, world: int, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a resumable state must share with the run that resumes it (JSON-like, compared key by key).
+
+    The model is described by its parameter names, shapes and dtypes, which covers the family, the width and
+    depth options and the dtype even when a caller adds nothing; the caller's ``extra`` adds what the
+    parameters cannot show (options that change the data, not the shapes).
+    """
+    inner = getattr(model, "module", model)  # a DDP wrapper's parameters carry a "module." prefix
+    params = {k: [list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in inner.state_dict().items()}
+    return {"train": {k: v for k, v in asdict(cfg).items() if k != "checkpoint_every"}, "world_size": world,
+            "model": {"class": type(inner).__name__, "parameters": params}, **{"run": dict(extra or {})}}
+
+
+def _identity_diff(stored: Any, current: dict[str, Any]) -> str:
+    """'' when equal, else one short phrase naming the first settings that differ."""
+    if not isinstance(stored, dict):
+        return "no identity recorded"
+    out = []
+    for section in sorted(set(stored) | set(current)):
+        a, b = stored.get(section), current.get(section)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            out.append(f"{section}: " + ", ".join(f"{k} {_short(a.get(k))} -> {_short(b.get(k))}" for k in keys[:3]))
+        else:
+            out.append(f"{section} {_short(a)} -> {_short(b)}")
+    return "; ".join(out)
+
+
+def _short(v: Any) -> str:
+    text = json.dumps(v, default=str)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """The resumable state, unpickled with ``weights_only=True`` (no code runs from the file)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises UnpicklingError, RuntimeError or EOFError depending on the damage
+        raise IntegrityError(f"{path}: refused as training state ({type(e).__name__}: "
+                             f"{str(e).strip().splitlines()[0][:120] if str(e).strip() else 'unreadable'})") from None
+    if not isinstance(state, dict) or not {"model", "optimizer", "scheduler", "step", "losses"} <= set(state):
+        raise IntegrityError(f"{path}: not a training state of this suite")
+    return state
+
+
 def _dist_info() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
@@ -114,6 +172,7 @@ def train(
     shard: Shard | None = None,
     progress: bool = True,
     desc: str = "train",
+    identity: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place.
 
@@ -123,6 +182,7 @@ def train(
         checkpoint_path: resumable state file (written atomically); None disables resume.
         shard: (batch, rank, world) -> this rank's part, used under torch.distributed. Losses are averaged
             over ranks; gradients are all-reduced by DistributedDataParallel if ``model`` is wrapped in it.
+        identity: what else must match for a resume (e.g. the model family and its options); JSON-like.
 
     Returns:
         TrainResult with the per-step loss (global mean) history.
@@ -135,10 +195,12 @@ def train(
     result = TrainResult()
     start = 0
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
+    ident = run_identity(model, cfg, world, identity)
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if state.get("fingerprint") != cfg.fingerprint():
-            raise ValueError(f"checkpoint_path: {ckpt} was written with another TrainConfig; remove it or change path")
+        state = _read_state(ckpt)
+        differs = _identity_diff(state.get("identity"), ident)
+        if differs:
+            raise ValueError(f"checkpoint_path: {ckpt} belongs to another run ({differs}); remove it or change path")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -151,7 +213,7 @@ def train(
             return
         buf = io.BytesIO()
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "step": step, "losses": result.losses, "fingerprint": cfg.fingerprint()}, buf)
+                    "step": step, "losses": result.losses, "identity": ident}, buf)
         atomic_write_bytes(ckpt, buf.getvalue())
 
     model.train()

@@ -82,6 +82,10 @@ THM4_B = (0.91, 0.56)
 THM4_LOSS = 5.6e-4
 
 
+#: How :func:`_paper_sigma` draws Σ (a checkpoint recipe names the draw, not the drawn floats).
+_PAPER_SIGMA_RECIPE = {"kind": "paper_spectrum", "spectrum": list(PAPER_SPECTRUM), "rotation": "haar"}
+
+
 def _paper_sigma(ctx: RunContext) -> torch.Tensor:
     from theory.samplers import spd_from_spectrum
 
@@ -391,27 +395,42 @@ def _thm4_gdpp(ctx: RunContext) -> Outcome:
 # -- trained models -------------------------------------------------------------------------------------------
 
 
-def _train_lsa(ctx: RunContext, name: str, layers: int, parameterization: str, task, cfg_train: dict,
+def _lsa_recipe(ctx: RunContext, layers: int, parameterization: str, task, sigma: dict, cfg_train: dict,
+                init_std: float) -> dict:
+    """What determines a trained LSA: the settings as given and the seed streams, never the Σ drawn from them
+    (``sigma`` describes how Σ is drawn), so the identity is the same under every torch build."""
+    spec = {k: v for k, v in task.describe().items() if k != "sigma"}
+    return {"claim": ctx.claim_id, "seed": ctx.seed, "profile": ctx.profile, "layers": layers,
+            "parameterization": parameterization, "task": {**spec, "sigma": sigma}, "train": cfg_train,
+            "init_std": init_std, "streams": {"train": "train", "init": "init", "sigma": "sigma"}}
+
+
+def _train_lsa(ctx: RunContext, name: str, layers: int, parameterization: str, task, sigma: dict, cfg_train: dict,
                init_std: float):
-    from empirical.checkpoints import stored_or_trained
+    """The stored LSA of this recipe (shipped, or trained earlier into ``--out``), else train it now into
+    ``<out>/checkpoints/ahn23/`` (resumable)."""
+    from empirical.checkpoints import load_or_train
     from empirical.models.lsa import LinearTransformer
     from empirical.train import TrainConfig, train
 
-    cfg = TrainConfig(seed=ctx.child_seed("train"), **cfg_train)
+    cfg = TrainConfig(seed=ctx.child_seed("train"), checkpoint_every=500, **cfg_train)
 
     def build():
         return LinearTransformer(task.d, layers, parameterization, init_std=init_std,
                                  generator=ctx.generator("init"), device=ctx.device)
 
-    def fit(model):
+    def fit(model, resume):
         res = train(model, lambda g, step: task.sample(cfg.batch_size, g, dtype=torch.float32, device=ctx.device),
-                    lambda m, p: ((m(p) - p.yq) ** 2).mean(), cfg, progress=ctx.progress, desc=f"{ctx.claim_id}")
+                    lambda m, p: ((m(p) - p.yq) ** 2).mean(), cfg, checkpoint_path=resume, progress=ctx.progress,
+                    desc=f"{ctx.claim_id}")
         return {"final_loss_mean_last_100": sum(res.losses[-100:]) / len(res.losses[-100:]),
                 "losses_every_10": res.losses[::10]}
 
-    config = {"layers": layers, "parameterization": parameterization, "task": task.describe(), "train": cfg_train,
-              "profile": ctx.profile, **({"init_std": init_std} if init_std != 1e-3 else {})}
-    return stored_or_trained(ctx, name, config, build, fit)
+    recipe = _lsa_recipe(ctx, layers, parameterization, task, sigma, cfg_train, init_std)
+    command = (f"icl-verify run {ctx.claim_id} --profile {ctx.profile} --seed {ctx.seed} --retrain "
+               f"--out {ctx.out_dir}")
+    return load_or_train(paper="ahn23", name=name, recipe=recipe, out_dir=ctx.out_dir, build=build, fit=fit,
+                         command=command, seed=ctx.seed, retrain=ctx.retrain, device=ctx.device)
 
 
 def _eval_loss(model, task, ctx: RunContext, count: int) -> tuple[float, float]:
@@ -435,7 +454,8 @@ def _trained_1layer(ctx: RunContext) -> Outcome:
     train_cfg = ctx.pick(dict(steps=3000, batch_size=500, lr=0.02, schedule="halve", halve_every=1000),
                          dict(steps=30_000, batch_size=20_000, lr=0.02, schedule="halve", halve_every=2000,
                               optimizer="adamw", grad_clip=0.01))
-    model, info = _train_lsa(ctx, "trained_1layer", 1, "full", task, train_cfg, init_std=1e-3)
+    sigma_recipe = ctx.pick({"kind": "spd_with_condition", "kappa": 4.0}, _PAPER_SIGMA_RECIPE)
+    model, info = _train_lsa(ctx, "trained_1layer", 1, "full", task, sigma_recipe, train_cfg, init_std=1e-3)
     P, Q = (w.detach().double().cpu()[0] for w in model.weights())
     A_hat = -P[d, d] * Q[:d, :d]  # invariant under (P, Q) → (γP, Q/γ)
     A0 = optimal_preconditioner(sigma, n)
@@ -485,7 +505,8 @@ def _trained_3layer(ctx: RunContext) -> Outcome:
                               optimizer="adamw", grad_clip=0.01))
     # Layers start apart (init std 0.2) in the quick profile: from a near-zero start the three layers move
     # together and the reduced budget ends near the symmetric saddle (measured: loss 0.25 after 3000 steps).
-    model, info = _train_lsa(ctx, "trained_3layer", 3, "gd", task, train_cfg, init_std=ctx.pick(0.2, 1e-4))
+    model, info = _train_lsa(ctx, "trained_3layer", 3, "gd", task, _PAPER_SIGMA_RECIPE, train_cfg,
+                             init_std=ctx.pick(0.2, 1e-4))
     A = model.A.detach().double().cpu()
     scal = [float((A[l] * sinv).sum() / (sinv * sinv).sum()) for l in range(3)]
     resid = [float(torch.linalg.norm(A[l] - scal[l] * sinv) / torch.linalg.norm(A[l])) for l in range(3)]

@@ -158,8 +158,8 @@ class RunContext:
     Randomness: ``generator(name)`` / ``rng(name)`` give independent streams derived from ``seed`` and
     the stream name, so the same seed gives the same numbers and adding a stream shifts no other.
 
-    ``retrain``: ignore stored quick-profile checkpoints and train again (``icl-verify run --retrain``),
-    refreshing them (see :func:`empirical.checkpoints.stored_or_trained`).
+    ``retrain``: ignore stored checkpoints and train again (``icl-verify run --retrain``) into
+    ``<out_dir>/checkpoints/`` (see :func:`empirical.checkpoints.load_or_train`); shipped models are never written.
     """
 
     profile: Profile

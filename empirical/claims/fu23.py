@@ -1,8 +1,8 @@
 """fu23 claims — Fu, Chen, Jia, Sharan, fact sheet ``shared/papers/fu23.md``.
 
-Trained-model claims use the quick-profile checkpoints stored under ``empirical/checkpoints/fu23/``
-(retrain: ``python -m empirical.fu23_training --out empirical/checkpoints/fu23``; a missing or mismatching
-checkpoint is retrained automatically). They run at a **reduced scale** (d = 5, n = 10, a 4-layer
+Trained-model claims use the quick-profile checkpoints shipped under ``empirical/checkpoints/fu23/``
+(retrain: ``python -m empirical.fu23_training --out results/retrain``; a recipe with no matching model is
+trained automatically into ``<out>/checkpoints/fu23/``). They run at a **reduced scale** (d = 5, n = 10, a 4-layer
 width-64 GPT-2, 12000 steps) — the paper's scale (12 layers, width 256, d = 20, n = 40) is the full profile,
 which needs CUDA and is skipped on CPU. A reduced model may not reproduce the paper: the verdict then says
 "not reproduced" and the numbers are reported.
@@ -327,7 +327,7 @@ STUDY_SIZES = {"quick": (512, 128), "full": (2048, 512)}
 
 
 @cache
-def _study(profile: str, seed: int, device: str, name: str, sizes: tuple[int, int], directory: str | None = None,
+def _study(profile: str, seed: int, device: str, name: str, sizes: tuple[int, int], out_dir: str,
            retrain: bool = False, progress: bool = False) -> dict:
     """Load (or train) one model and compute the similarity study on held-out prompts (cached per run, so a
     ``retrain`` run trains each model once)."""
@@ -336,7 +336,7 @@ def _study(profile: str, seed: int, device: str, name: str, sizes: tuple[int, in
     from empirical.seeding import torch_generator
 
     r = RECIPES[profile][name]
-    model, side = load_or_train(r, device, directory, progress=progress, retrain=retrain)
+    model, side = load_or_train(r, device, out_dir, progress=progress, retrain=retrain)
     task = task_of(r)
     g = torch_generator(seed, "fu23", "study", name)
     n_train, n_test = sizes
@@ -395,10 +395,7 @@ def _learning_note(s: dict, name: str) -> str:
 def _get_study(ctx: RunContext, name: str) -> dict:
     if ctx.profile == "full" and ctx.device.type != "cuda":
         raise SkipClaim("needs cuda: the full profile trains 12-layer width-256 models at d = 20, n = 40")
-    from empirical.fu23_training import default_directory
-
-    directory = default_directory(ctx.profile) if ctx.quick else ctx.out_dir / "checkpoints" / "fu23"
-    return _study(ctx.profile, ctx.seed, str(ctx.device), name, STUDY_SIZES[ctx.profile], str(directory),
+    return _study(ctx.profile, ctx.seed, str(ctx.device), name, STUDY_SIZES[ctx.profile], str(ctx.out_dir),
                   ctx.retrain, ctx.progress)
 
 

@@ -12,8 +12,6 @@ No number of the paper is known, so no check compares with one.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +21,7 @@ from empirical.claims.core import Check, Claim, Outcome, Paper, RunContext, Skip
 from empirical.llm.baselines import BaselineSettings
 from empirical.llm.benchmark import META, BenchConfig, TaskResult, evaluate_llm, run_benchmark
 from empirical.llm.metrics import paired_diff_ci, ratio_ci, summarize
-from empirical.llm.suite import META_TRAINING, TASKS
+from empirical.llm.suite import TASKS
 from empirical.llm.tasks import MatrixFunctionTask as T
 from empirical.llm.tasks import target_stats
 
@@ -35,7 +33,6 @@ PAPER = Paper(
     arxiv="2411.15675",
 )
 
-_PKG_CKPT = Path(__file__).resolve().parents[1] / "checkpoints" / "goulart24"
 
 #: "comparable" is undefined in the paper; the 25 % band is the fact sheet's (claim 4).
 COMPARABLE_RATIO = 1.25
@@ -73,21 +70,15 @@ _BENCH_CACHE: dict[tuple, dict[str, TaskResult]] = {}
 
 
 def _load_or_train_meta(ctx: RunContext, regime: str):
-    from empirical.checkpoints import load_model_state, read_sidecar
-    from empirical.llm.meta_model import ICLTransformer, checkpoint_path
-    from empirical.llm.train_meta import train_and_save
+    from empirical.checkpoints import find_checkpoint
+    from empirical.llm.train_meta import load_or_train_meta, meta_recipe
 
-    mt = META_TRAINING[ctx.profile]
-    path = checkpoint_path(_PKG_CKPT, regime)
-    if not ctx.retrain and path.exists() and read_sidecar(path)["config"]["model"] == asdict(mt.model):
-        model = ICLTransformer(mt.model)
-        return load_model_state(model, path).to(ctx.device), f"loaded {path.name}"
-    if not ctx.quick and ctx.device.type != "cuda":
+    stored = find_checkpoint("goulart24", f"meta_{regime}", meta_recipe(regime, ctx.profile), ctx.out_dir)
+    if (ctx.retrain or stored is None) and not ctx.quick and ctx.device.type != "cuda":
         raise SkipClaim("needs cuda: the full-profile meta-training (~0.8 M parameters, 30k steps)")
-    # --retrain in the quick profile refreshes the stored models; otherwise fresh models go to the run's folder
-    out = _PKG_CKPT if ctx.quick and ctx.retrain else ctx.out_dir / "checkpoints" / "goulart24"
-    model, saved = train_and_save(regime, ctx.profile, out, device=str(ctx.device), progress=ctx.progress)
-    return model, f"trained now ({saved})"
+    model, info = load_or_train_meta(regime, ctx.profile, ctx.out_dir, device=str(ctx.device),
+                                     progress=ctx.progress, retrain=ctx.retrain)
+    return model, (f"trained now ({info['path']})" if info["source"] == "trained" else f"loaded {info['path']}")
 
 
 def benchmark(ctx: RunContext) -> tuple[dict[str, TaskResult], BenchConfig, dict[str, str]]:

@@ -799,7 +799,7 @@ def _load_pca_model(ctx: RunContext, name: str):
     """(model, trained now?) of a stored quick recipe."""
     from empirical.he25_training import load_or_train
 
-    return load_or_train(name, ctx.device, ctx.progress, retrain=ctx.retrain)
+    return load_or_train(name, ctx.device, ctx.progress, out_dir=ctx.out_dir, retrain=ctx.retrain)
 
 
 def _eval_pca(ctx: RunContext, name: str, n_test: int):
@@ -917,7 +917,7 @@ def _pretrained_gmm(ctx: RunContext) -> Outcome:
 
     _require_quick(ctx)
     r = RECIPES["gmm_d5_L4"]
-    model, trained = load_or_train("gmm_d5_L4", ctx.device, ctx.progress, retrain=ctx.retrain)
+    model, trained = load_or_train("gmm_d5_L4", ctx.device, ctx.progress, out_dir=ctx.out_dir, retrain=ctx.retrain)
     batch = gmm_batch(r, ctx.generator("test"), SIZES["test_instances"])
     acc_m = swap_invariant_accuracy(predict_gmm_labels(model, batch["X64"]), batch["y64"])
     acc_s = swap_invariant_accuracy(spectral_labels(batch["X64"]), batch["y64"])
@@ -953,7 +953,7 @@ def _probes(ctx: RunContext) -> Outcome:
 
     _require_quick(ctx)
     r = RECIPES["pca_d5_L4"]
-    model, _ = load_or_train("pca_d5_L4", ctx.device, ctx.progress, retrain=ctx.retrain)
+    model, _ = load_or_train("pca_d5_L4", ctx.device, ctx.progress, out_dir=ctx.out_dir, retrain=ctx.retrain)
     tr = pca_batch(r, ctx.generator("probe-train"), SIZES["probe_train"])
     te = pca_batch(r, ctx.generator("probe-test"), SIZES["test_instances"])
     _, _, h_tr = predict_pca(model, r, tr["X64"])

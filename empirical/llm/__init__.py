@@ -6,5 +6,5 @@ Modules: ``tasks`` (p-norm, nuclear/Schatten norm, top-k singular values; fixed 
 (per-prompt mean, kNN, ridge, SGD linear regression, 2-layer MLP, CNN), ``meta_model`` (small transformer
 meta-trained from scratch, Garg format), ``metrics`` (raw MSE, nMSE, relative error, tolerance accuracy,
 bootstrap intervals), ``benchmark`` (all learners on the same prompts), ``suite`` (profile settings),
-``train_meta`` (the retrain command of the stored quick checkpoints).
+``train_meta`` (the retrain command of the shipped quick checkpoints).
 """

@@ -123,22 +123,40 @@ def masked_mse(model: ICLTransformer, batch: tuple[Tensor, Tensor, Tensor]) -> T
     return err.sum() / (M.sum() * X.shape[1])
 
 
+def init_meta_model(cfg: MetaConfig, seed: int, device: torch.device | str = "cpu") -> ICLTransformer:
+    """A freshly initialised model: PyTorch's default init drawn from a global state seeded by ``seed``, inside
+    ``fork_rng`` so the caller's global RNG state is untouched."""
+    from empirical.seeding import torch_generator
+
+    g = torch_generator(seed, "goulart24-meta-init")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
+        return ICLTransformer(cfg, device=torch.device(device))
+
+
+def meta_fit(model: ICLTransformer, tasks: list[MatrixFunctionTask], cfg: MetaConfig, *, steps: int, per_task: int,
+             lr: float, seed: int, device: torch.device | str = "cpu", progress: bool = True,
+             desc: str = "goulart24 meta-train", resume_path: Path | None = None) -> list[float]:
+    """Meta-train ``model`` in place on the task mixture with the suite's training loop; the loss history.
+    ``resume_path``: resumable training state (every 100 steps) or None."""
+    from empirical.train import TrainConfig, train
+
+    tc = TrainConfig(steps=steps, batch_size=per_task * len(tasks), lr=lr, optimizer="adam", grad_clip=1.0,
+                     schedule="cosine", warmup=min(100, steps // 10), seed=seed,
+                     checkpoint_every=100 if resume_path is not None else 0)
+    res = train(model, mixture_sampler(tasks, cfg, per_task, torch.device(device)), masked_mse, tc,
+                checkpoint_path=resume_path, progress=progress, desc=desc,
+                identity={"tasks": [t.name for t in tasks], "model": asdict(cfg)})
+    return res.losses
+
+
 def meta_train(tasks: list[MatrixFunctionTask], cfg: MetaConfig, *, steps: int, per_task: int, lr: float,
                seed: int, device: torch.device | str = "cpu", progress: bool = True,
                desc: str = "goulart24 meta-train") -> tuple[ICLTransformer, list[float]]:
     """Meta-train a fresh model on the task mixture with the suite's training loop."""
-    from empirical.seeding import torch_generator
-    from empirical.train import TrainConfig, train
-
-    device = torch.device(device)
-    g = torch_generator(seed, "goulart24-meta-init")
-    with torch.random.fork_rng(devices=[]):  # parameter init without touching global RNG state outside
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
-        model = ICLTransformer(cfg, device=device)
-    tc = TrainConfig(steps=steps, batch_size=per_task * len(tasks), lr=lr, optimizer="adam", grad_clip=1.0,
-                     schedule="cosine", warmup=min(100, steps // 10), seed=seed)
-    res = train(model, mixture_sampler(tasks, cfg, per_task, device), masked_mse, tc, progress=progress, desc=desc)
-    return model, res.losses
+    model = init_meta_model(cfg, seed, device)
+    return model, meta_fit(model, tasks, cfg, steps=steps, per_task=per_task, lr=lr, seed=seed, device=device,
+                           progress=progress, desc=desc)
 
 
 def config_dict(cfg: MetaConfig) -> dict:

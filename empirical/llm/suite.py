@@ -42,5 +42,5 @@ META_TRAINING = {
                          steps=30_000, per_task=64, lr=3e-4, seed=0),
 }
 
-#: Where the quick-profile weights live (safetensors + sidecar JSON with the retrain command).
+#: Where the shipped quick-profile weights live (safetensors + sidecar JSON with the retrain command); read-only.
 CHECKPOINT_DIR = "empirical/checkpoints/goulart24"

@@ -1,6 +1,7 @@
-"""Meta-train goulart24's small transformer and store it (safetensors + sidecar with this command).
+"""Meta-train goulart24's small transformer into a results folder (safetensors + sidecar with this command).
 
-    python -m empirical.llm.train_meta --regime fixed --profile quick --out empirical/checkpoints/goulart24
+    python -m empirical.llm.train_meta --regime fixed --profile quick --out results/retrain
+    python -m empirical.checkpoints promote results/retrain goulart24      # maintainers: refresh the shipped ones
 """
 
 from __future__ import annotations
@@ -10,41 +11,62 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from empirical.checkpoints import save_model
-from empirical.llm.meta_model import ICLTransformer, checkpoint_path, meta_train
-from empirical.llm.suite import CHECKPOINT_DIR, META_TRAINING, TASKS
+from empirical.llm.meta_model import ICLTransformer, init_meta_model, meta_fit
+from empirical.llm.suite import META_TRAINING, TASKS
 
-__all__ = ["train_and_save", "main"]
+__all__ = ["meta_recipe", "load_or_train_meta", "train_and_save", "main"]
+
+
+def meta_recipe(regime: str, profile: str) -> dict[str, Any]:
+    """What determines a meta-trained model (its checkpoint identity): settings as given, no computed numbers."""
+    if regime not in TASKS:
+        raise ValueError(f"regime: expected one of {sorted(TASKS)}, got {regime!r}")
+    if profile not in META_TRAINING:
+        raise ValueError(f"profile: expected one of {sorted(META_TRAINING)}, got {profile!r}")
+    mt = META_TRAINING[profile]
+    return {"model": asdict(mt.model), "training": {**asdict(mt), "model": None},
+            "tasks": [t.name for t in TASKS[regime]], "regime": regime, "profile": profile}
+
+
+def load_or_train_meta(regime: str, profile: str, out: Path | str, *, device: str = "cpu", progress: bool = True,
+                       retrain: bool = False) -> tuple[ICLTransformer, dict[str, Any]]:
+    """The shipped model of (regime, profile), or one trained earlier into ``out``, else meta-train it now into
+    ``<out>/checkpoints/goulart24/``. Returns (model, info of :func:`empirical.checkpoints.load_or_train`)."""
+    from empirical.checkpoints import load_or_train
+
+    mt = META_TRAINING[profile]
+    recipe = meta_recipe(regime, profile)
+    tasks = list(TASKS[regime])
+
+    def fit(model: ICLTransformer, resume: Path) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        losses = meta_fit(model, tasks, mt.model, steps=mt.steps, per_task=mt.per_task, lr=mt.lr, seed=mt.seed,
+                          device=device, progress=progress, desc=f"goulart24 meta {regime}", resume_path=resume)
+        tail = losses[-50:] if losses else [float("nan")]
+        return {"final_loss_mean_last50": sum(tail) / len(tail), "wall_time_s": time.perf_counter() - t0}
+
+    cmd = f"python -m empirical.llm.train_meta --regime {regime} --profile {profile} --out {out}"
+    return load_or_train(paper="goulart24", name=f"meta_{regime}", recipe=recipe, out_dir=out,
+                         build=lambda: init_meta_model(mt.model, mt.seed, device), fit=fit, command=cmd,
+                         seed=mt.seed, retrain=retrain, device=device)
 
 
 def train_and_save(regime: str, profile: str, out: Path | str, *, device: str = "cpu",
                    progress: bool = True) -> tuple[ICLTransformer, Path]:
-    if regime not in TASKS:
-        raise ValueError(f"regime: expected one of {sorted(TASKS)}, got {regime!r}")
-    mt = META_TRAINING[profile]
-    t0 = time.perf_counter()
-    model, losses = meta_train(list(TASKS[regime]), mt.model, steps=mt.steps, per_task=mt.per_task, lr=mt.lr,
-                               seed=mt.seed, device=device, progress=progress, desc=f"goulart24 meta {regime}")
-    path = checkpoint_path(out, regime)
-    tail = losses[-50:] if losses else [float("nan")]
-    cmd = (f"python -m empirical.llm.train_meta --regime {regime} --profile {profile} --out {out}")
-    save_model(model, path, config={"model": asdict(mt.model), "training": {**asdict(mt), "model": None},
-                                    "tasks": [t.name for t in TASKS[regime]], "regime": regime,
-                                    "profile": profile},
-               command=cmd, seed=mt.seed,
-               metrics={"final_loss_mean_last50": sum(tail) / len(tail), "wall_time_s": time.perf_counter() - t0,
-                        "torch": torch.__version__})
-    return model, path
+    """Meta-train now (ignoring stored models) into ``<out>/checkpoints/goulart24/``; (model, weights path)."""
+    model, info = load_or_train_meta(regime, profile, out, device=device, progress=progress, retrain=True)
+    return model, Path(info["path"])
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--regime", choices=sorted(TASKS), required=True)
     ap.add_argument("--profile", choices=sorted(META_TRAINING), default="quick")
-    ap.add_argument("--out", default=CHECKPOINT_DIR)
+    ap.add_argument("--out", type=Path, default=Path("results/quick"), help="results folder (default results/quick)")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)

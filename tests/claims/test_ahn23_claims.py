@@ -40,6 +40,7 @@ def test_thm4_runner_reports_numbers(tmp_path):
 @pytest.mark.parametrize("cid", ["ahn23.trained_1layer", "ahn23.trained_3layer"])
 def test_trained_claims_use_stored_checkpoints(cid, tmp_path):
     out = get_claim(cid).runner(_ctx(cid, tmp_path))
-    assert out.measured["checkpoint"]["source"] == "stored", "retrain with the recorded command"
+    assert out.measured["checkpoint"]["source"] == "shipped", "retrain with the recorded command"
     assert "--retrain" in out.measured["checkpoint"]["command"]
+    assert not (tmp_path / "checkpoints").exists()  # nothing trained
     assert all(c.measured == c.measured for c in out.checks)  # no NaN

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -60,7 +60,7 @@ def test_fu23_trained_claims_run_from_checkpoints(small, tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a stored checkpoint should have been used, not trained")
 
-    monkeypatch.setattr(ft, "_train_and_store", no_training)
+    monkeypatch.setattr(ft, "_fit", no_training)
     for cid in ("fu23.layers_track_newton", "fu23.gd_needs_exponentially_more", "fu23.ill_conditioned",
                 "fu23.lstm_not_newton"):
         r = run_claim(get_claim(cid), profile="quick", device=CPU, seed=0, out_dir=tmp_path, progress=False)
@@ -70,27 +70,39 @@ def test_fu23_trained_claims_run_from_checkpoints(small, tmp_path, monkeypatch):
             assert (tmp_path / f).exists()
 
 
-def test_fu23_retrain_trains_each_model_once_into_the_package_checkpoints(small, tmp_path, monkeypatch):
+def test_fu23_retrain_trains_each_model_once_into_the_out_folder(small, tmp_path, monkeypatch):
+    import empirical.checkpoints as ck
     import empirical.fu23_training as ft
 
     calls = []
 
-    def fake_train(r, directory, profile, device, progress):  # the stored weights stand in for a fresh training
-        calls.append((r.name, Path(directory), profile))
-        return ft.load_model_state(ft.build_model(r), Path(directory) / f"{r.name}.safetensors").eval(), {}
+    def fake_fit(r, model, device, progress, resume):  # the shipped weights stand in for a fresh training
+        calls.append(r.name)
+        ck.load_model_state(model, CHECKPOINT_DIR / f"{r.name}.safetensors")
+        return []
 
-    monkeypatch.setattr(ft, "_train_and_store", fake_train)
+    monkeypatch.setattr(ft, "_fit", fake_fit)
+    monkeypatch.setattr(ck, "_TRAINED_NOW", set())
+    fu23._study.cache_clear()
+    shipped = {p.name: p.read_bytes() for p in CHECKPOINT_DIR.iterdir()}
     for cid in ("fu23.layers_track_newton", "fu23.lstm_not_newton"):
         r = run_claim(get_claim(cid), profile="quick", device=CPU, seed=0, out_dir=tmp_path, progress=False,
                       retrain=True)
         assert r["verdict"] in ("verified", "not reproduced"), r.get("error")
-    assert sorted(calls) == [("gpt2_iso", CHECKPOINT_DIR, "quick"), ("lstm_iso", CHECKPOINT_DIR, "quick")]
+    fu23._study.cache_clear()
+    assert sorted(calls) == ["gpt2_iso", "lstm_iso"]
+    assert sorted(p.name.split(".")[0] for p in (tmp_path / "checkpoints" / "fu23").glob("*.safetensors")) == [
+        "gpt2_iso", "lstm_iso"]
+    assert {p.name: p.read_bytes() for p in CHECKPOINT_DIR.iterdir()} == shipped  # the package is never written
 
 
-def test_fu23_full_profile_models_never_overwrite_the_quick_ones():
-    from empirical.fu23_training import default_directory
+def test_fu23_full_profile_models_never_overwrite_the_quick_ones(tmp_path):
+    from empirical.checkpoints import run_checkpoint_path
 
-    assert default_directory("quick") == CHECKPOINT_DIR and default_directory("full") != CHECKPOINT_DIR
+    for name in RECIPES["quick"]:
+        quick, full = (run_checkpoint_path(tmp_path, "fu23", name, dataclasses.asdict(RECIPES[p][name]))
+                       for p in ("quick", "full"))
+        assert quick != full
 
 
 def test_fu23_trained_claims_skip_full_on_cpu(tmp_path):

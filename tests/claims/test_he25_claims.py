@@ -47,7 +47,7 @@ def small(monkeypatch):
     def no_training(recipe, *a, **kw):  # tests use the stored quick models; never train for minutes here
         pytest.fail(f"stored quick model {recipe.name} missing/stale: python -m empirical.he25_training {recipe.name}")
 
-    monkeypatch.setattr(tr, "train_recipe", no_training)
+    monkeypatch.setattr(tr, "_fit", no_training)
 
 
 def _ctx(tmp_path, claim_id):

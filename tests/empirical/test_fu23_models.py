@@ -87,7 +87,7 @@ def test_fu23_training_interrupted_resumes_to_the_same_weights(tmp_path, monkeyp
     import dataclasses
 
     import empirical.fu23_training as ft
-    from empirical.checkpoints import read_sidecar
+    from empirical.checkpoints import read_sidecar, run_checkpoint_path
 
     monkeypatch.setattr(ft, "RESUME_EVERY", 2)
     r = dataclasses.replace(RECIPES["quick"]["gpt2_iso"], steps=5, width=8, heads=2, layers=1, batch_size=4,
@@ -103,13 +103,14 @@ def test_fu23_training_interrupted_resumes_to_the_same_weights(tmp_path, monkeyp
         return icl_loss(model, prompt)
 
     monkeypatch.setattr(ft, "icl_loss", failing_loss)
+    weights = run_checkpoint_path(tmp_path, "fu23", r.name, dataclasses.asdict(r))
     with pytest.raises(KeyboardInterrupt):
-        ft._train_and_store(r, tmp_path, "quick", "cpu", False)
-    assert (tmp_path / f"{r.name}.resume.pt").exists()
+        ft.load_or_train(r, "cpu", tmp_path, progress=False, retrain=True)
+    assert weights.with_suffix(".resume.pt").exists()
     monkeypatch.setattr(ft, "icl_loss", icl_loss)
-    resumed, _ = ft._train_and_store(r, tmp_path, "quick", "cpu", False)
-    assert not (tmp_path / f"{r.name}.resume.pt").exists()  # dropped once the model is stored
+    resumed, _ = ft.load_or_train(r, "cpu", tmp_path, progress=False, retrain=True)
+    assert not weights.with_suffix(".resume.pt").exists()  # dropped once the model is stored
     a, b = straight.state_dict(), resumed.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    side = read_sidecar(tmp_path / f"{r.name}.safetensors")
+    side = read_sidecar(weights)
     assert side["config"]["steps"] == 5 and side["command"].startswith("python -m empirical.fu23_training")
