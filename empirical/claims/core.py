@@ -3,11 +3,22 @@
 A :class:`Claim` is one statement of a paper with a runner. The runner receives a :class:`RunContext`
 (profile, device, seed, output folder) and returns an :class:`Outcome`: named :class:`Check` s (a
 measured number, a comparison, a threshold and the reason for that threshold) plus any other measured
-numbers and figures. The verdict is derived, never set by hand:
+numbers and figures. The verdict is derived, never set by hand (:func:`verdict_of`):
 
-* ``verified`` — every check passed;
-* ``not reproduced`` — at least one check failed (the numbers are still reported);
-* ``skipped: <reason>`` — the runner raised :class:`SkipClaim` (e.g. needs CUDA at full scale).
+* ``verified`` — every check passed, and every control behaved (positive passed, negative failed);
+* ``not reproduced`` — a check failed while every control behaved (the numbers are still reported);
+* ``inconclusive: <reason>`` — the experiment cannot tell the claim from its alternative: a control
+  misbehaved (a positive control failed or a negative control passed), or a check's confidence interval
+  straddles its threshold while no check failed outright;
+* ``skipped: <reason>`` — the runner raised :class:`SkipClaim` (e.g. needs CUDA at full scale);
+* ``error`` — the runner raised (recorded by the runner module, not here).
+
+A :class:`Check` with an ``interval`` is judged on the whole interval: it passes when the interval lies on the
+claimed side of the threshold, fails when it lies on the other side, and is undetermined otherwise. So a
+trend passes only when it is *detected* (the interval excludes the boundary), never merely not rejected.
+
+A :class:`Control` runs the same pipeline (probes, metric, fit, interval, thresholds) on an object for
+which the statement holds by construction (``role="positive"``) or is false (``role="negative"``).
 """
 
 from __future__ import annotations
@@ -29,10 +40,12 @@ __all__ = [
     "PROFILES",
     "Check",
     "Claim",
+    "Control",
     "Outcome",
     "Paper",
     "RunContext",
     "SkipClaim",
+    "verdict_kind",
     "verdict_of",
 ]
 
@@ -48,11 +61,16 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 
 
+Status = Literal["pass", "fail", "undetermined"]
+
+
 @dataclass(frozen=True)
 class Check:
     """One acceptance test: ``measured <op> threshold``, with the reason for the threshold.
 
-    A NaN measurement never passes.
+    ``interval``: a confidence interval (low, high) of the measured quantity, with its method in ``reason``.
+    Then the check passes only when the whole interval satisfies ``<op> threshold``, fails when no point of
+    it does, and is undetermined when it straddles the threshold. A NaN measurement or bound never passes.
     """
 
     name: str
@@ -60,26 +78,84 @@ class Check:
     op: Literal["<=", "<", ">=", ">"]
     threshold: float
     reason: str
+    interval: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
             raise ValueError(f"op: expected one of {sorted(_OPS)}, got {self.op!r}")
         object.__setattr__(self, "measured", float(self.measured))
         object.__setattr__(self, "threshold", float(self.threshold))
+        if self.interval is not None:
+            lo, hi = (float(x) for x in self.interval)
+            if lo > hi:
+                raise ValueError(f"interval: {self.name}: low {lo} > high {hi}")
+            object.__setattr__(self, "interval", (lo, hi))
+
+    @property
+    def status(self) -> Status:
+        test = _OPS[self.op]
+        if self.interval is None:
+            return "pass" if not math.isnan(self.measured) and test(self.measured, self.threshold) else "fail"
+        lo, hi = self.interval
+        if math.isnan(lo) or math.isnan(hi) or math.isnan(self.measured):
+            return "fail"
+        ends = [test(lo, self.threshold), test(hi, self.threshold)]
+        return "pass" if all(ends) else "fail" if not any(ends) else "undetermined"
 
     @property
     def passed(self) -> bool:
-        return not math.isnan(self.measured) and _OPS[self.op](self.measured, self.threshold)
+        return self.status == "pass"
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "measured": self.measured,
             "op": self.op,
             "threshold": self.threshold,
             "reason": self.reason,
             "passed": self.passed,
+            "status": self.status,
         }
+        if self.interval is not None:
+            out["interval"] = list(self.interval)
+        return out
+
+
+@dataclass
+class Control:
+    """The claim's pipeline run on an object whose answer is known.
+
+    Attributes:
+        name: short id (``newton_construction``).
+        role: ``positive`` (the statement holds by construction: its checks must pass) or ``negative``
+            (the statement is false for it: at least one check must fail outright).
+        description: what the object is and why the statement holds or fails for it.
+        checks: the same checks, thresholds and intervals as the claim's own.
+        measured: other numbers the pipeline produced on the control.
+    """
+
+    name: str
+    role: Literal["positive", "negative"]
+    description: str
+    checks: list[Check]
+    measured: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.role not in ("positive", "negative"):
+            raise ValueError(f"role: expected 'positive' or 'negative', got {self.role!r}")
+        if not self.checks:
+            raise ValueError(f"checks: control {self.name!r} needs the claim's checks")
+
+    @property
+    def behaved(self) -> bool:
+        """Positive: every check passed. Negative: some check failed outright (undetermined is not enough)."""
+        if self.role == "positive":
+            return all(c.status == "pass" for c in self.checks)
+        return any(c.status == "fail" for c in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role, "description": self.description, "behaved": self.behaved,
+                "checks": [c.as_dict() for c in self.checks], "measured": self.measured}
 
 
 class SkipClaim(Exception):
@@ -96,6 +172,7 @@ class Outcome:
         figures: file names (relative to the output folder) of figures written by the runner.
         notes: plain-language remarks (reduced scale, conventions, deviations from the paper).
         config: the configuration the runner used (sizes, steps, ...).
+        controls: the same pipeline on a positive and a negative control (trained and statistical claims).
     """
 
     checks: list[Check] = field(default_factory=list)
@@ -103,13 +180,38 @@ class Outcome:
     figures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    controls: list[Control] = field(default_factory=list)
 
 
-def verdict_of(checks: Iterable[Check]) -> str:
-    checks = list(checks)
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def verdict_of(checks: Iterable[Check], controls: Iterable[Control] = ()) -> str:
+    """The verdict from the claim's checks and its controls (module docstring)."""
+    checks, controls = list(checks), list(controls)
     if not checks:
         raise ValueError("checks: a claim outcome needs at least one check to have a verdict")
-    return "verified" if all(c.passed for c in checks) else "not reproduced"
+    misbehaved = [c for c in controls if not c.behaved]
+    if misbehaved:
+        c = misbehaved[0]
+        what = "failed its checks" if c.role == "positive" else "passed the checks"
+        return f"inconclusive: {c.role} control {c.name} {what}, so this experiment cannot tell the claim " \
+               "from its alternative"
+    if any(c.status == "fail" for c in checks):
+        return "not reproduced"
+    open_ = [c for c in checks if c.status == "undetermined"]
+    if open_:
+        c = open_[0]
+        lo, hi = c.interval  # type: ignore[misc]
+        return (f"inconclusive: {c.name} interval [{_fmt(lo)}, {_fmt(hi)}] contains the threshold "
+                f"{_fmt(c.threshold)}")
+    return "verified"
+
+
+def verdict_kind(verdict: str) -> str:
+    """``verified`` | ``not reproduced`` | ``inconclusive`` | ``skipped`` | ``error`` (the reason dropped)."""
+    return verdict.split(":", 1)[0]
 
 
 @dataclass(frozen=True)
