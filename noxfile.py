@@ -102,6 +102,15 @@ for _paper in PAPERS:
 
 
 @nox.session
+def robustness(session: nox.Session) -> None:
+    """Every claim at seeds 0-4 (those that take at most 60 s at seed 0; CPU, quick profile) into
+    results/robustness; fails when a verdict changes with the seed. ``-- ID_OR_PAPER ...`` to choose."""
+    _install(session, "data")
+    session.run("python", "-m", "empirical.robustness", "--seeds", "0-4", "--out", "results/robustness",
+                *session.posargs)
+
+
+@nox.session
 def refresh_checkpoints(session: nox.Session) -> None:
     """Maintainers: retrain a paper's shipped quick models and promote them into empirical/checkpoints/.
 

@@ -1,0 +1,56 @@
+"""Seed robustness: the per-seed verdict table flags a verdict that changes with the seed, and only then."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import empirical.claims as registry
+from empirical.claims.core import Check, Claim, Outcome
+from empirical.robustness import main, parse_seeds, robustness_table, seed_rows
+
+
+def _claim(cid: str, runner) -> Claim:
+    return Claim(cid, "toy", "statement", "source", ("numerical",), runner)
+
+
+def _stable(ctx):
+    return Outcome(checks=[Check("x", 1.0, "<=", 2.0, "a priori")])
+
+
+def _seed_dependent(ctx):  # verified at even seeds only: what a threshold at round-off of an optimiser does
+    return Outcome(checks=[Check("x", float(ctx.seed % 2), "<=", 0.5, "a priori")])
+
+
+def test_a_seed_dependent_verdict_is_flagged(tmp_path):
+    claims = [_claim("toy.stable", _stable), _claim("toy.flaky", _seed_dependent)]
+    rows = seed_rows(claims, [0, 1, 2], tmp_path, device=torch.device("cpu"), profile="quick", max_seconds=60,
+                     progress=False)
+    assert [r.stable for r in rows] == [True, False]
+    assert rows[1].verdicts == {0: "verified", 1: "not reproduced", 2: "verified"}
+    table = robustness_table(rows, [0, 1, 2], 60)
+    assert "| `toy.flaky` | verified | not reproduced | verified | **NO** |" in table
+    assert json.loads((tmp_path / "seed-1" / "toy.flaky.json").read_text())["seed"] == 1
+
+
+def test_slow_claims_run_at_the_first_seed_only(tmp_path):
+    rows = seed_rows([_claim("toy.stable", _stable)], [0, 1], tmp_path, device=torch.device("cpu"),
+                     profile="quick", max_seconds=1e-9, progress=False)
+    assert rows[0].verdicts[1] is None and not rows[0].looped and rows[0].stable
+    assert "not looped" in robustness_table(rows, [0, 1], 1e-9)
+
+
+def test_command_line_exit_codes(tmp_path, monkeypatch, capsys):
+    claims = {"toy.flaky": _claim("toy.flaky", _seed_dependent)}
+    monkeypatch.setattr(registry, "select_claims", lambda sel: list(claims.values()))
+    assert main(["--seeds", "0-1", "--out", str(tmp_path), "--quiet"]) == 1
+    assert (tmp_path / "robustness.md").exists() and json.loads((tmp_path / "robustness.json").read_text())["rows"]
+    assert main(["--seeds", "0,2", "--out", str(tmp_path), "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("text", ["0", "1-0", "a-b", "0,0", "-1,2"])
+def test_bad_seed_lists_are_refused(text):
+    with pytest.raises(ValueError, match="--seeds"):
+        parse_seeds(text)
