@@ -1,16 +1,12 @@
-"""fu23: a transformer that runs k steps of Iterative Newton in exactly k + 8 layers (float64, exact).
+"""fu23, the suite's compact construction: k steps of Iterative Newton in k + 3 layers (float64, exact).
 
-Paper (Fu, Chen, Jia, Sharan, arXiv 2310.17086). Its first versions state (fact sheet §2): *a transformer
-implements k iterations of Iterative Newton, M_0 = αS, M_{j+1} = 2M_j − M_jSM_j, ŵ_k = M_kXᵀy, with
-k + 8 layers and hidden size O(d)*; the NeurIPS 2024 version (v3, "Transformers Learn to Achieve
-Second-Order Convergence Rates ...") states **k + O(1)** layers; the NeurIPS 2023 M3L workshop version's
-abstract states O(k). We could not retrieve the paper's appendix, so **the construction below is ours**:
-what is taken from the paper is the statement (Newton–Schulz with M_0 = αS, one layer per Newton step,
-k + 8 layers, width O(d)) and the use of ReLU attention (Bai et al. 2023 style, which we believe the
-paper's proof uses; not verified). Every block matrix, the token format, the setup and read-out layers and
-the proof are ours. Our construction needs only **k + 3** working layers; the paper's budget k + 8 is met
-by 5 zero-weight blocks at the end (exact identities), ``budget="minimal"`` drops them. So the sheet's
-k + 8 claim is verified in the strong sense "k + 3 ≤ k + 8 layers suffice".
+Paper (Fu, Chen, Jia, Sharan, arXiv 2310.17086): *a transformer implements k iterations of Iterative Newton,
+M_0 = αS, M_{j+1} = 2M_j − M_jSM_j, ŵ_k = M_kXᵀy, with k + 8 layers and hidden size O(d)* (Theorem 5.1; the
+NeurIPS 2024 version's abstract says **k + O(1)**). The paper's own k + 8 construction is
+:mod:`constructions.newton_paper`. **The construction below is the suite's own**: what is taken from the paper
+is the statement (Newton–Schulz with M_0 = αS, one layer per Newton step, width O(d)) and the use of ReLU
+attention. Every block matrix, the token format, the setup and read-out layers and the proof are ours. It
+needs **k + 3** layers, every one with nonzero weights: 5 fewer than the paper's k + 8.
 
 Construction
 ------------
@@ -48,7 +44,6 @@ are exact in floating point.
    using M_jᵀ = M_j (every M_j is a polynomial in S). ∎
 k+3. ``readout`` (linear head). Query x_t, key u_s, value ½y_s → ``out``:
    out_t = ½ Σ_s y_s x_tᵀ 2M_k x_s = x_tᵀ M_k Xᵀy = x_tᵀ ŵ_k. At probe token e_j this is (ŵ_k)_j. ∎
-k+4 … k+8. ``pad[i]``: zero weights (identity), present only to meet the paper's count.
 
 Evaluation: :func:`apply_block` runs a layer through its weights' support and evaluates a linear head as
 q_t(KᵀV) (bidirectional attention, so the sum over s is the same matrix for every t), O(T·d²) per Newton
@@ -73,16 +68,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
 
 import torch
 from torch import Tensor
 
 from constructions.base import (
+    FLOAT64_BYTES,
     ConstructionConfig,
     ConstructionReport,
     ConstructionSpec,
+    MemoryEstimate,
     Violation,
+    parse_option,
     raise_violations,
 )
 from theory.algorithms.newton import BOUNDARY_RTOL, newton_solution_path
@@ -100,6 +97,7 @@ __all__ = [
     "NewtonTrace",
     "newton_assumptions",
     "build_newton",
+    "working_layers",
     "embed",
     "apply_block",
     "head_output",
@@ -120,11 +118,8 @@ __all__ = [
     "CONSTRUCTIONS",
 ]
 
-Budget = Literal["paper", "minimal"]
-
-#: Layers that are not Newton steps, per budget: the paper's k + 8, or our k + 3 (pair, init, read-out).
-SETUP_LAYERS = {"paper": 8, "minimal": 3}
-_WORKING = 3
+#: Layers that are not Newton steps: pair labels, M_0 = αS, read-out (k + 3 in all; the paper has k + 8).
+SETUP_LAYERS = 3
 
 
 @dataclass(frozen=True)
@@ -291,13 +286,12 @@ class Block:
 
 @dataclass(frozen=True)
 class NewtonTransformer:
-    """The weights for k Newton steps; ``blocks`` has k + SETUP_LAYERS[budget] layers."""
+    """The weights for k Newton steps; ``blocks`` has k + SETUP_LAYERS = k + 3 layers."""
 
     d: int
     k: int
     alpha: float
     norm_bound: float
-    budget: Budget
     blocks: tuple[Block, ...]
     layout: Layout = field(repr=False)
 
@@ -368,7 +362,7 @@ def readout_block(L: Layout) -> Block:
     return Block("readout", (Head(_select(D, L.x), _select(D, L.u), _copy(D, L.y, L.out, 0.5), linear=True),))
 
 
-def newton_assumptions(k: object, alpha: object, norm_bound: object, budget: object = "paper",
+def newton_assumptions(k: object, alpha: object, norm_bound: object,
                        prompt: PromptBatch | None = None, d: int | None = None, *,
                        lam: Tensor | None = None) -> list[Violation]:
     """Every assumption of the proof that fails, as a list (empty when all hold).
@@ -377,8 +371,6 @@ def newton_assumptions(k: object, alpha: object, norm_bound: object, budget: obj
     out: list[Violation] = []
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:
         out.append(Violation("k", f"number of Newton steps must be an integer >= 0, got {k!r}"))
-    if budget not in SETUP_LAYERS:
-        out.append(Violation("budget", f"expected one of {sorted(SETUP_LAYERS)}, got {budget!r}"))
     a_ok = isinstance(alpha, int | float) and not isinstance(alpha, bool) and 0 < float(alpha) < float("inf")
     b_ok = isinstance(norm_bound, int | float) and not isinstance(norm_bound, bool) and 0 < float(norm_bound) < float(
         "inf")
@@ -405,13 +397,13 @@ def newton_assumptions(k: object, alpha: object, norm_bound: object, budget: obj
     return out
 
 
-def build_newton(d: int, k: int, alpha: float, norm_bound: float, budget: Budget = "paper") -> NewtonTransformer:
+def build_newton(d: int, k: int, alpha: float, norm_bound: float) -> NewtonTransformer:
     """Weights for k Newton steps with fixed initial scale α (valid for prompts with ‖XᵀX‖₂ <= norm_bound).
 
     Raises:
         ValueError: listing every violated assumption.
     """
-    viol = newton_assumptions(k, alpha, norm_bound, budget)
+    viol = newton_assumptions(k, alpha, norm_bound)
     if isinstance(d, bool) or not isinstance(d, int) or d < 1:
         viol.insert(0, Violation("d", f"expected an integer >= 1, got {d!r}"))
     raise_violations(viol)
@@ -419,10 +411,19 @@ def build_newton(d: int, k: int, alpha: float, norm_bound: float, budget: Budget
     blocks = [pair_labels_block(L), newton_init_block(L, float(alpha))]
     blocks += [newton_step_block(L, j) for j in range(k)]
     blocks.append(readout_block(L))
-    blocks += [Block(f"pad[{i}]", ()) for i in range(SETUP_LAYERS[budget] - _WORKING)]
-    model = NewtonTransformer(d, k, float(alpha), float(norm_bound), budget, tuple(blocks), L)
-    assert model.num_layers == k + SETUP_LAYERS[budget], "layer count must be k + SETUP_LAYERS[budget]"
+    model = NewtonTransformer(d, k, float(alpha), float(norm_bound), tuple(blocks), L)
+    assert model.num_layers == k + SETUP_LAYERS, "layer count must be k + 3"
     return model
+
+
+def working_layers(model: NewtonTransformer) -> int:
+    """Blocks with at least one nonzero weight (an all-zero block is the identity and does not count)."""
+    def nonzero(block: Block) -> bool:
+        mats = [W for h in block.heads for W in (h.WQ, h.WK, h.WV)]
+        mats += [block.mlp.W1, block.mlp.W2] if block.mlp is not None else []
+        return any(bool(W.ne(0).any()) for W in mats)
+
+    return sum(nonzero(b) for b in model.blocks)
 
 
 def embed(prompt: PromptBatch, layout: Layout) -> Tensor:
@@ -555,8 +556,8 @@ def default_scale(prompt: PromptBatch, lam: Tensor | None = None) -> tuple[float
     return 1.0 / B**2, B
 
 
-def run_newton_construction(prompt: PromptBatch, k: int, alpha: float | None = None, norm_bound: float | None = None,
-                            budget: Budget = "paper") -> NewtonTrace:
+def run_newton_construction(prompt: PromptBatch, k: int, alpha: float | None = None, norm_bound: float | None = None
+                            ) -> NewtonTrace:
     """Build the weights and run them on ``prompt`` in float64 (pure function; benchmark entry point).
 
     With ``alpha``/``norm_bound`` None they are calibrated on the batch (:func:`default_scale`).
@@ -568,8 +569,8 @@ def run_newton_construction(prompt: PromptBatch, k: int, alpha: float | None = N
     a0, b0 = default_scale(prompt, lam) if alpha is None or norm_bound is None else (None, None)
     alpha = a0 if alpha is None else alpha
     norm_bound = b0 if norm_bound is None else norm_bound
-    raise_violations(newton_assumptions(k, alpha, norm_bound, budget, prompt, lam=lam))
-    model = build_newton(prompt.d, k, alpha, norm_bound, budget)  # type: ignore[arg-type]
+    raise_violations(newton_assumptions(k, alpha, norm_bound, prompt, lam=lam))
+    model = build_newton(prompt.d, k, alpha, norm_bound)  # type: ignore[arg-type]
     resid = tuple(layer_states(model, embed(prompt, model.layout)))
     n, m, L = prompt.n, prompt.m, model.layout
     preds = resid[-1][:, 2 * n: 2 * n + m, L.out]
@@ -617,44 +618,73 @@ def layerwise_deviation(trace: NewtonTrace, prompt: PromptBatch) -> tuple[list[d
     return rows, pdev
 
 
+# -- CLI entry --------------------------------------------------------------------------------------------
+
+#: ``--option`` keys of ``newton`` (anything else is refused by :meth:`ConstructionSpec.check_options`).
+OPTIONS = {
+    "alpha": "initial scale α > 0 of M_0 = αS (default 1/B², B = max λ_max(XᵀX); α·B² < 2 is required)",
+}
+
+
+def _settings(cfg: ConstructionConfig) -> tuple[int, float | None]:
+    """(k Newton steps, α or None) from the options and --layers; ValueError listing every bad setting."""
+    bad: list[Violation] = []
+    alpha = parse_option(bad, "alpha", lambda: cfg.option_float("alpha", 1.0, low=0.0, low_open=True), 1.0)
+    if cfg.layers < SETUP_LAYERS + 1:
+        bad.append(Violation("--layers", f"the construction has k + {SETUP_LAYERS} layers, so --layers must be >= "
+                                         f"{SETUP_LAYERS + 1} for k >= 1 Newton step; got {cfg.layers}"))
+    raise_violations(bad)
+    return cfg.layers - SETUP_LAYERS, alpha if "alpha" in cfg.options else None
+
+
+def _memory(cfg: ConstructionConfig) -> MemoryEstimate:
+    """Dominant float64 tensors of :func:`_cli`: the kept residual streams, the reference's stacked M_j, weights.
+
+    T = 2n + m + d tokens (m = 2 queries, d probes), width D = 3d + 6, L = --layers, k = L − 3.
+    """
+    k, _ = _settings(cfg)
+    d, B, L = cfg.d, cfg.batch, cfg.layers
+    T, D = 2 * cfg.n + 2 + d, Layout(d).width
+    return {
+        "residual streams (L+1)·B·T·D": FLOAT64_BYTES * (L + 1) * B * T * D,
+        # pair_labels is a true ReLU head: its (B, T, T) scores and their ReLU are formed
+        "pair_labels scores 2·B·T²": FLOAT64_BYTES * 2 * B * T * T,
+        "reference Newton iterates (k+1)·B·d² (and their products)": FLOAT64_BYTES * 2 * (k + 1) * B * d * d,
+        "layer weights (W_V is D×D per head) 3·L·D²": FLOAT64_BYTES * 3 * L * D * D,
+        "per-prompt (d, d) matrices 8·B·d²": FLOAT64_BYTES * 8 * B * d * d,
+    }
 
 
 def _cli(cfg: ConstructionConfig) -> ConstructionReport:
     from theory.samplers import LinearRegressionTask, make_generator, spd_with_condition
 
-    budget = cfg.option("budget", "paper")
-    setup = SETUP_LAYERS.get(budget)
-    viol = []
-    if setup is None:
-        viol.append(Violation("--option budget", f"expected paper|minimal, got {budget!r}"))
-    elif cfg.layers < setup + 1:
-        viol.append(Violation("--layers", f"the construction has k + {setup} layers ({budget} budget), so --layers "
-                                          f"must be >= {setup + 1} for k >= 1 Newton step; got {cfg.layers}"))
-    alpha_opt = cfg.option("alpha", None, float)
-    raise_violations(viol)
-    k = cfg.layers - setup
+    k, alpha_opt = _settings(cfg)
     g = make_generator(cfg.seed)
     sigma = spd_with_condition(cfg.d, cfg.cond, g) if cfg.cond != 1 else torch.eye(cfg.d, dtype=torch.float64)
     prompt = LinearRegressionTask(d=cfg.d, n=cfg.n, m=2, sigma=sigma).sample(cfg.batch, g)
     alpha, bound = default_scale(prompt)
     if alpha_opt is not None:
         alpha = alpha_opt
-    trace = run_newton_construction(prompt, k, alpha, bound, budget)
+        if alpha * bound**2 >= 2.0 * (1 - BOUNDARY_RTOL):  # B is known only now, from the drawn batch
+            raise_violations([Violation("--option alpha", f"α·B² = {alpha * bound**2:.6g} must be < 2 for Newton to "
+                                                          f"converge (B = max λ_max(XᵀX) = {bound:.6g}; the default "
+                                                          "1/B² is safe)")])
+    trace = run_newton_construction(prompt, k, alpha, bound)
     rows, pdev = layerwise_deviation(trace, prompt)
     X = prompt.X.to(torch.float64)
     condS = float(torch.linalg.cond(X.transpose(1, 2) @ X).max()) if cfg.n >= cfg.d else float("inf")
     notes = [
-        f"k = {k} Newton steps in {trace.model.num_layers} layers (k + {setup}; paper v1/v2: k + 8, v3: k + O(1)); "
-        f"our construction needs k + 3, the rest are zero-weight blocks",
-        f"alpha = {alpha:.6g} = 1/B², B = max λ_max(XᵀX) over the batch = {bound:.6g} (safe: the paper's 2/‖SSᵀ‖₂ "
-        "is the convergence boundary)",
+        f"k = {k} Newton steps in {trace.model.num_layers} layers (k + 3, every one with nonzero weights; the "
+        "paper's own construction, newton-paper, has k + 8; v3 states k + O(1))",
+        f"alpha = {alpha:.6g}{' (--option alpha)' if alpha_opt is not None else ' = 1/B²'}, B = max λ_max(XᵀX) "
+        f"over the batch = {bound:.6g} (1/B² is safe: the paper's 2/‖SSᵀ‖₂ is the convergence boundary)",
         f"query predictions vs x_qᵀŵ_k: max rel dev {pdev:.3e}; max cond(XᵀX) = {condS:.3g}",
-        "construction is ours (paper appendix not retrieved); see constructions/newton.py docstring",
+        "the suite's own construction; see constructions/newton.py docstring (the paper's: newton-paper)",
     ]
     return ConstructionReport(
         "newton",
         {"d": cfg.d, "n": cfg.n, "layers": cfg.layers, "k": k, "cond": cfg.cond, "seed": cfg.seed, "batch": cfg.batch,
-         "budget": budget, "width": trace.model.layout.width},
+         "width": trace.model.layout.width},
         rows, 1e-10, "fact sheet acceptance: <= 1e-10 relative per Newton step in float64", notes)
 
 
@@ -662,9 +692,11 @@ CONSTRUCTIONS = [
     ConstructionSpec(
         name="newton",
         paper="fu23",
-        summary="k Iterative Newton steps in k + 8 layers of ReLU attention, width 3d + 6 (Fu et al. 2023, Thm; "
-                "our construction)",
+        summary="k Iterative Newton steps in k + 3 layers of ReLU attention, width 3d + 6 (Fu et al. 2023, "
+                "Thm 5.1's k + 8 bettered; the suite's own construction)",
         run=_cli,
-        layers_help="L = k + 8 (k Newton steps; --option budget=minimal: k + 3)",
+        layers_help="L = k + 3 (k Newton steps); options: alpha (initial scale, default 1/B²)",
+        options=OPTIONS,
+        memory=_memory,
     )
 ]

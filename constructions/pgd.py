@@ -29,10 +29,13 @@ import torch
 from torch import Tensor
 
 from constructions.base import (
+    FLOAT64_BYTES,
     ConstructionConfig,
     ConstructionReport,
     ConstructionSpec,
+    MemoryEstimate,
     Violation,
+    parse_option,
     raise_violations,
 )
 from constructions.linear_attention import lsa_forward, read_predictions
@@ -137,19 +140,43 @@ def roundoff_bound(prompt: PromptBatch, A_seq: Sequence[Tensor]) -> float:
     return float(64 * (n + d) * EPS64 * bound.max() * max(1.0, condA))
 
 
+PRECONDS = ("optimal", "inverse", "identity", "random")
+CONVENTIONS = ("suite", "paper")
+#: ``--option`` keys of ``preconditioned-gd`` (anything else is refused by :meth:`ConstructionSpec.check_options`).
+OPTIONS = {
+    "precond": "optimal|inverse|identity|random: the preconditioners A_ℓ (default optimal, Ahn et al. Thm 1)",
+    "convention": "suite|paper: Q = −[[Aᵀ,0],[0,0]] (applies A) or the paper's printed −[[A,0],[0,0]]",
+}
+
+
+def _settings(cfg: ConstructionConfig) -> tuple[str, Convention]:
+    """(precond, convention) from the options; ValueError listing every bad setting."""
+    bad: list[Violation] = []
+    precond = parse_option(bad, "precond", lambda: cfg.option_choice("precond", "optimal", PRECONDS), "optimal")
+    convention = parse_option(bad, "convention", lambda: cfg.option_choice("convention", "suite", CONVENTIONS),
+                              "suite")
+    raise_violations(bad)
+    return precond, convention  # type: ignore[return-value]
+
+
+def _memory(cfg: ConstructionConfig) -> MemoryEstimate:
+    """Dominant float64 tensors of :func:`_cli` (D = d + 1, T = n + 1 + d tokens with the basis queries)."""
+    d, n, B, L = cfg.d, cfg.n, cfg.batch, cfg.layers
+    D, T = d + 1, n + 1 + d
+    return {
+        # the list of L + 1 streams and its torch.stack (lsa_forward) coexist
+        "residual streams 2·(L+1)·B·D·T": FLOAT64_BYTES * 2 * (L + 1) * B * D * T,
+        "layer weights P, Q and A_ℓ 3·L·D²": FLOAT64_BYTES * 3 * L * D * D,
+        # covariances, Cholesky factors, the d basis queries, Ŝ, Gram products, I − A_ℓŜ: a dozen (B, D, D)
+        "per-prompt (D, D) matrices 12·B·D²": FLOAT64_BYTES * 12 * B * D * D,
+        "prompt and reference iterates": FLOAT64_BYTES * (3 * B * (n + 1) * d + (L + 1) * B * d),
+    }
+
+
 def _cli(cfg: ConstructionConfig) -> ConstructionReport:
     from theory.samplers import LinearRegressionTask, make_generator, spd_with_condition
 
-    violations = []
-    if cfg.layers < 1:
-        violations.append(Violation("--layers", f"need at least 1 layer, got {cfg.layers}"))
-    precond = cfg.option("precond", "optimal")
-    if precond not in ("optimal", "inverse", "identity", "random"):
-        violations.append(Violation("--option precond", f"expected optimal|inverse|identity|random, got {precond!r}"))
-    convention = cfg.option("convention", "suite")
-    if convention not in ("suite", "paper"):
-        violations.append(Violation("--option convention", f"expected suite|paper, got {convention!r}"))
-    raise_violations(violations)
+    precond, convention = _settings(cfg)
     g = make_generator(cfg.seed)
     sigma = spd_with_condition(cfg.d, cfg.cond, g) if cfg.cond != 1 else torch.eye(cfg.d, dtype=torch.float64)
     prompt = LinearRegressionTask(d=cfg.d, n=cfg.n, m=1, sigma=sigma).sample(cfg.batch, g)
@@ -186,6 +213,9 @@ CONSTRUCTIONS = [
         paper="ahn23",
         summary="L linear-attention layers = L preconditioned GD steps (Ahn et al. 2023, Lemma 1)",
         run=_cli,
-        layers_help="L = number of GD steps",
+        layers_help="L = number of GD steps; options: precond=optimal|inverse|identity|random, "
+        "convention=suite|paper",
+        options=OPTIONS,
+        memory=_memory,
     )
 ]

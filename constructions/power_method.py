@@ -66,7 +66,16 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from constructions.base import ConstructionConfig, ConstructionReport, ConstructionSpec, Violation, raise_violations
+from constructions.base import (
+    FLOAT64_BYTES,
+    ConstructionConfig,
+    ConstructionReport,
+    ConstructionSpec,
+    MemoryEstimate,
+    Violation,
+    parse_option,
+    raise_violations,
+)
 from constructions.relu_transformer import (
     MLP,
     Head,
@@ -488,55 +497,115 @@ def tau_from_layers(layers: int, k: int) -> int:
 EXACT_TOL = 1e-12
 
 
+#: Smallest eta of the ReLU normaliser: its own round-off is ~(M+1)ε with M ≈ ln(b/a)·√(3/(32η)) units, which
+#: reaches η itself near η ≈ 1e-10 (and M, hence the MLP, grows like η^(−1/2)); below it the setting means nothing.
+RELU_ETA_MIN = 1e-10
+#: Largest eta: a relative error of 100% is no longer an approximation of s^(−1/2).
+ETA_MAX = 1.0
+NORMALISERS = ("exact", "scaled", "relu")
+
+#: ``--option`` keys of ``power-method`` (anything else is refused by :meth:`ConstructionSpec.check_options`).
+OPTIONS = {
+    "k": "eigenvectors 1 <= k <= d (default min(2, d))",
+    "eta": f"normaliser relative error in [0, {ETA_MAX:g}]; 0 = exact (default), relu needs >= {RELU_ETA_MIN:g}",
+    "normaliser": "exact|scaled|relu (default exact if eta = 0, else relu)",
+    "a": "lower end of the ReLU normaliser's range [a, b] (default 1e-2; relu only)",
+    "b": "upper end of the ReLU normaliser's range [a, b] (default 1e3; relu only)",
+}
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """Validated CLI settings: k eigenvectors, τ iterations each, the normaliser kind, eta and its range [a, b]."""
+
+    k: int
+    tau: int
+    kind: NormaliserKind
+    eta: float
+    a: float
+    b: float
+
+    def normaliser(self) -> Normaliser:
+        return Normaliser(self.kind, self.eta) if self.kind != "relu" else Normaliser.relu_for_eta(self.eta, self.a,
+                                                                                                   self.b)
+
+
+def normaliser_violations(kind: str, eta: float, explicit_range: bool) -> list[Violation]:
+    """What is wrong with (normaliser kind, eta, whether a/b were given); shared with spectral clustering."""
+    bad = []
+    if kind == "relu" and not eta >= RELU_ETA_MIN:
+        bad.append(Violation("--option eta", f"the relu normaliser needs eta in [{RELU_ETA_MIN:g}, {ETA_MAX:g}] "
+                                             f"(eta = 0 is the exact mode; below {RELU_ETA_MIN:g} its own (M+1)ε "
+                                             f"round-off exceeds eta), got {eta:g}"))
+    if kind == "exact" and eta != 0:
+        bad.append(Violation("--option eta", f"eta = {eta:g} has no effect with normaliser=exact (use scaled or relu)"))
+    if kind != "relu" and explicit_range:
+        bad.append(Violation("--option a/b", f"the range [a, b] applies to normaliser=relu only, not {kind}"))
+    return bad
+
+
+def _settings(cfg: ConstructionConfig) -> _Settings:
+    """Parse and check every option and size at once; ValueError listing every bad setting."""
+    bad: list[Violation] = []
+    k = parse_option(bad, "k", lambda: cfg.option_int("k", min(2, cfg.d), low=1, high=cfg.d), min(2, cfg.d))
+    eta = parse_option(bad, "eta", lambda: cfg.option_float("eta", 0.0, low=0.0, high=ETA_MAX), 0.0)
+    kind = parse_option(bad, "normaliser", lambda: cfg.option_choice("normaliser", "exact" if eta == 0 else "relu",
+                                                                     NORMALISERS), "exact")
+    a = parse_option(bad, "a", lambda: cfg.option_float("a", 1e-2, low=0.0, low_open=True), 1e-2)
+    b = parse_option(bad, "b", lambda: cfg.option_float("b", 1e3, low=0.0, low_open=True), 1e3)
+    if not (a < b and math.isfinite(b / a)):
+        bad.append(Violation("--option a/b", f"need 0 < a < b with b/a finite, got a = {a:g}, b = {b:g}"))
+    bad += normaliser_violations(kind, eta, "a" in cfg.options or "b" in cfg.options)
+    if cfg.n < cfg.d:
+        bad.append(Violation("--n", f"the column-per-token layout needs N >= d, got N = {cfg.n} < d = {cfg.d}"))
+    tau = 1
+    try:
+        tau = tau_from_layers(cfg.layers, k)
+    except ValueError as e:
+        bad.append(Violation("--layers", str(e).removeprefix("--layers: ")))
+    raise_violations(bad)
+    return _Settings(k, tau, kind, eta, a, b)  # type: ignore[arg-type]
+
+
+def _memory(cfg: ConstructionConfig) -> MemoryEstimate:
+    """Dominant float64 tensors of :func:`_cli` (D = 5d + 3 + k + kd, N = n tokens, L = 1 + k(3τ + 2)).
+
+    :func:`read_state` keeps views into every layer's stream, so all L + 1 streams stay alive; each head forms
+    (B, N, N) scores; the ReLU normaliser (M + 1 units, M from eta) is built once per iteration layer and its
+    hidden activations are (B, M + 1, N).
+    """
+    st = _settings(cfg)
+    d, N, B, k, tau = cfg.d, cfg.n, cfg.batch, st.k, st.tau
+    D, L = pca_layout(d, k).D, depth_formula(k, tau)
+    units = units_for_error(st.a, st.b, st.eta) + 1 if st.kind == "relu" else 0
+    return {
+        # every layer's stream is kept, plus the per-head value products and sums of the layer being run
+        "residual streams (L+5)·B·D·N": FLOAT64_BYTES * (L + 5) * B * D * N,
+        "attention scores 3·B·N²": FLOAT64_BYTES * 3 * B * N * N,
+        "head and clearing weights L·(4·D² + 12·d·D)": FLOAT64_BYTES * L * (4 * D * D + 12 * d * D),
+        f"ReLU normaliser ({units} units from --option eta)": FLOAT64_BYTES * 2 * units * (k * tau * D + B * N),
+        "reference runs 2·(k+1)·B·d²": FLOAT64_BYTES * 2 * (k + 1) * B * d * d,
+        "data and bases": FLOAT64_BYTES * (2 * B * N * d + B * d * d),
+    }
+
+
 def _cli(cfg: ConstructionConfig) -> ConstructionReport:
     from theory.samplers import make_generator
     from theory.spectral import sample_pca_instances
 
-    bad = []
-    try:
-        k = cfg.option("k", min(2, cfg.d), int)
-    except ValueError as e:
-        bad.append(Violation("--option k", str(e)))
-        k = 1
-    kind = cfg.option("normaliser", None)
-    try:
-        eta = cfg.option("eta", 0.0, float)
-    except ValueError as e:
-        bad.append(Violation("--option eta", str(e)))
-        eta = 0.0
-    if eta < 0:
-        bad.append(Violation("--option eta", f"expected eta >= 0, got {eta}"))
-    kind = kind or ("exact" if eta == 0 else "relu")
-    if kind not in ("exact", "scaled", "relu"):
-        bad.append(Violation("--option normaliser", f"expected exact|scaled|relu, got {kind!r}"))
-    if kind == "relu" and eta == 0:
-        bad.append(Violation("--option eta", "the relu normaliser needs eta > 0 (eta = 0 is the exact mode)"))
-    try:
-        a, b = cfg.option("a", 1e-2, float), cfg.option("b", 1e3, float)
-    except ValueError as e:
-        bad.append(Violation("--option a/b", str(e)))
-        a, b = 1e-2, 1e3
-    if not 0 < a < b:
-        bad.append(Violation("--option a/b", f"need 0 < a < b, got a = {a}, b = {b}"))
-    if k < 1 or k > cfg.d:
-        bad.append(Violation("--option k", f"need 1 <= k <= d = {cfg.d}, got {k}"))
-    if cfg.n < cfg.d:
-        bad.append(Violation("--n", f"the column-per-token layout needs N >= d, got N = {cfg.n} < d = {cfg.d}"))
-    tau = 1
-    if 1 <= k:
-        try:
-            tau = tau_from_layers(cfg.layers, k)
-        except ValueError as e:
-            bad.append(Violation("--layers", str(e).removeprefix("--layers: ")))
-    raise_violations(bad)
-    nu = Normaliser(kind, eta) if kind != "relu" else Normaliser.relu_for_eta(eta, a, b)  # type: ignore[arg-type]
+    st = _settings(cfg)
+    k, tau, kind, eta = st.k, st.tau, st.kind, st.eta
+    nu = st.normaliser()
     g = make_generator(cfg.seed)
     # --cond K: population eigenvalues U[4/K, 4] (default spectrum U[0.1, 4.1], fact sheet §6)
     lam_range = (4.0 / cfg.cond, 4.0) if cfg.cond > 1 else (0.1, 4.1)
     inst = sample_pca_instances(cfg.batch, cfg.d, cfg.n, g, lam_range=lam_range, min_gap=0.0)
     seeds = torch.randn(cfg.batch, k, cfg.d, generator=g, dtype=torch.float64)
     con = build_power_method(cfg.d, cfg.n, k, tau, nu)
-    _, states = run_power_method(con, inst.X, seeds)
+    try:
+        _, states = run_power_method(con, inst.X, seeds)
+    except ValueError as e:  # s = ‖Sv‖² left the ReLU range [a, b]: a consequence of the options, so name them
+        raise ValueError(f"--option a/b: {e}") from None
     S = inst.X.transpose(1, 2) @ inst.X / cfg.n
     ref = power_deflation(S, seeds, tau, nu)
     dev = layerwise_deviation(states, expected_states(ref, cfg.d, k, tau, seeds), ref)
@@ -595,5 +664,7 @@ CONSTRUCTIONS = [
         layers_help="L = 1 + k(3 tau + 2): tau power iterations per eigenvector (k from --option k, default "
         "min(2, d)); options: k, eta (0 = exact normalisation), normaliser=exact|scaled|relu, a, b (ReLU range); "
         "--cond K draws population eigenvalues from U[4/K, 4]",
+        options=OPTIONS,
+        memory=_memory,
     )
 ]

@@ -39,8 +39,17 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from constructions.base import ConstructionConfig, ConstructionReport, ConstructionSpec, Violation, raise_violations
-from constructions.power_method import Normaliser
+from constructions.base import (
+    FLOAT64_BYTES,
+    ConstructionConfig,
+    ConstructionReport,
+    ConstructionSpec,
+    MemoryEstimate,
+    Violation,
+    parse_option,
+    raise_violations,
+)
+from constructions.power_method import ETA_MAX, RELU_ETA_MIN, Normaliser, normaliser_violations
 from constructions.relu_transformer import (
     MLP,
     Layer,
@@ -51,6 +60,7 @@ from constructions.relu_transformer import (
     linear_head_pair,
     selector,
 )
+from theory.relu_approx import units_for_error
 
 __all__ = [
     "gmm_layout",
@@ -197,11 +207,21 @@ def reference_iterates(X: Tensor, seeds: Tensor, tau: int) -> Tensor:
 # -- CLI entry --------------------------------------------------------------------------------------------
 
 
-def _cli(cfg: ConstructionConfig) -> ConstructionReport:
-    from theory.clustering import sample_gmm
-    from theory.samplers import make_generator
+#: The ReLU normaliser's range [a, b] (s = ‖w‖²/N of the Gram power iterates lies well inside it).
+RELU_RANGE = (1e-2, 1e4)
 
-    bad = []
+#: ``--option`` keys of ``spectral-clustering`` (anything else is refused by
+#: :meth:`ConstructionSpec.check_options`).
+OPTIONS = {
+    "mu": "|μ| >= 0, the mixture's mean separation (default 2)",
+    "eta": f"normaliser relative error: 0 = exact (default) or in [{RELU_ETA_MIN:g}, {ETA_MAX:g}] (ReLU MLP)",
+    "K": "slope > 0 of the label ramp clip(K u, −1, 1) (default 1e3)",
+}
+
+
+def _settings(cfg: ConstructionConfig) -> tuple[int, float, float, float]:
+    """(τ, μ, eta, K) from --layers and the options; ValueError listing every bad setting."""
+    bad: list[Violation] = []
     if cfg.layers < 4 or (cfg.layers - 1) % 3:
         bad.append(
             Violation(
@@ -210,27 +230,52 @@ def _cli(cfg: ConstructionConfig) -> ConstructionReport:
                 f"valid 4, 7, 10, …), got {cfg.layers}",
             )
         )
-    try:
-        mu = cfg.option("mu", 2.0, float)
-        eta = cfg.option("eta", 0.0, float)
-        K = cfg.option("K", 1e3, float)
-    except ValueError as e:
-        bad.append(Violation("--option", str(e)))
-        mu, eta, K = 2.0, 0.0, 1e3
-    if eta < 0:
-        bad.append(Violation("--option eta", f"expected eta >= 0, got {eta}"))
+    mu = parse_option(bad, "mu", lambda: cfg.option_float("mu", 2.0, low=0.0), 2.0)
+    eta = parse_option(bad, "eta", lambda: cfg.option_float("eta", 0.0, low=0.0, high=ETA_MAX), 0.0)
+    K = parse_option(bad, "K", lambda: cfg.option_float("K", 1e3, low=0.0, low_open=True), 1e3)
+    bad += normaliser_violations("exact" if eta == 0 else "relu", eta, False)
     if cfg.n < 2:
         bad.append(Violation("--n", f"need N >= 2 samples, got {cfg.n}"))
     if cfg.cond != 1:
         bad.append(Violation("--cond", "not used by spectral-clustering (isotropic mixture; set --option mu=...)"))
     raise_violations(bad)
-    tau = (cfg.layers - 1) // 3
-    nu = Normaliser() if eta == 0 else Normaliser.relu_for_eta(eta, 1e-2, 1e4)
+    return (cfg.layers - 1) // 3, mu, eta, K
+
+
+def _memory(cfg: ConstructionConfig) -> MemoryEstimate:
+    """Dominant float64 tensors of :func:`_cli` (D = d + 6, N = n tokens, L = 3τ + 1).
+
+    Each head forms (B, N, N) scores and the reference forms the (B, N, N) Gram; the ReLU normaliser (M + 1
+    units, M from eta) is built once per iteration and its hidden activations are (B, M + 1, N).
+    """
+    tau, _, eta, _ = _settings(cfg)
+    d, N, B, L = cfg.d, cfg.n, cfg.batch, 3 * tau + 1
+    D = gmm_layout(d).D
+    units = units_for_error(*RELU_RANGE, eta) + 1 if eta > 0 else 0
+    return {
+        # per head: scores and their ReLU; the reference's Gram and its symmetry check (measured peak ≈ 3·B·N²)
+        "attention scores and reference Gram 4·B·N²": FLOAT64_BYTES * 4 * B * N * N,
+        "residual streams 4·B·D·N": FLOAT64_BYTES * 4 * B * D * N,
+        "head weights 3·L·D²": FLOAT64_BYTES * 3 * L * D * D,
+        f"ReLU normaliser ({units} units from --option eta)": FLOAT64_BYTES * 2 * units * (tau * D + B * N),
+        "data and iterates": FLOAT64_BYTES * (2 * B * N * d + 2 * (tau + 1) * B * N),
+    }
+
+
+def _cli(cfg: ConstructionConfig) -> ConstructionReport:
+    from theory.clustering import sample_gmm
+    from theory.samplers import make_generator
+
+    tau, mu, eta, K = _settings(cfg)
+    nu = Normaliser() if eta == 0 else Normaliser.relu_for_eta(eta, *RELU_RANGE)
     g = make_generator(cfg.seed)
     inst = sample_gmm(cfg.batch, cfg.d, cfg.n, mu, g)
     seeds = torch.randn(cfg.batch, cfg.n, generator=g, dtype=torch.float64)
     con = build_spectral_clustering(cfg.d, tau, nu, K)
-    yhat, us, _ = run_spectral_clustering(con, inst.X, seeds)
+    try:
+        yhat, us, _ = run_spectral_clustering(con, inst.X, seeds)
+    except ValueError as e:  # s left the ReLU normaliser's fixed range: a consequence of mu and eta, so name them
+        raise ValueError(f"--option mu/eta: {e} (eta = 0 normalises exactly)") from None
     ref = reference_iterates(inst.X, seeds, tau)
     rows = [{"layer": 0, "block": "embedding", "reference": "u_0 = sqrt(N) seed", "max_rel_dev": None}]
     for t in range(1, tau + 1):
@@ -276,5 +321,7 @@ CONSTRUCTIONS = [
         run=_cli,
         layers_help="L = 3 tau + 1: tau power iterations on the Gram matrix plus the label layer; options: "
         "mu (|mu|, default 2), eta (0 = exact normalisation), K (ramp slope)",
+        options=OPTIONS,
+        memory=_memory,
     )
 ]

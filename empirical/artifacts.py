@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import subprocess
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -16,12 +19,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from empirical.errors import UsageError
+
 __all__ = [
+    "controls_summary",
     "SCHEMA",
     "atomic_write_bytes",
     "atomic_write_text",
     "write_json",
     "load_results",
+    "scan_results",
+    "ResultScan",
+    "folder_summary",
+    "fmt_number",
+    "check_out_dir",
     "package_versions",
     "git_sha",
     "source_hash",
@@ -82,17 +93,160 @@ def write_json(path: Path | str, payload: dict[str, Any]) -> Path:
     return atomic_write_text(path, json.dumps(to_jsonable(payload), indent=2, sort_keys=False) + "\n")
 
 
+def check_out_dir(path: Path | str, flag: str = "--out") -> Path:
+    """Make sure results can be written to ``path`` before any work is done; returns it as a Path.
+
+    ``path`` must be non-empty and a folder or creatable as one (missing folders are made), and must accept a
+    new file: a probe file is created and removed, which catches read-only folders and mounts that a
+    permission check alone misses.
+
+    Raises:
+        UsageError: naming ``flag``; folders this call made are removed again.
+    """
+    if isinstance(path, str) and not path.strip():  # Path("") is ".": an empty --out would write into the cwd
+        raise UsageError(f"{flag}: empty path; give an output folder")
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag}: {path} exists and is not a folder")
+    made = _make_folders(path, flag)
+    try:
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".icl-verify-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        for folder in reversed(made):
+            folder.rmdir()
+        raise UsageError(f"{flag}: {path} is not writable ({e.strerror or e})") from None
+    return path
+
+
+def _make_folders(path: Path, flag: str) -> list[Path]:
+    """Create ``path`` and its missing parents; returns those created, outermost first."""
+    missing = []
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    if not p.is_dir():  # e.g. --out some_file/results: no folder can be made below a file
+        raise UsageError(f"{flag}: {p} is not a folder, so {path} cannot be created")
+    made = []
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:  # another process (a torchrun rank) made it meanwhile
+            continue
+        except OSError as e:
+            for m in reversed(made):
+                m.rmdir()
+            raise UsageError(f"{flag}: cannot create {path} ({e.strerror or e})") from None
+        made.append(folder)
+    return made
+
+
 def load_results(out_dir: Path | str) -> dict[str, dict[str, Any]]:
-    """Every claim JSON in ``out_dir`` keyed by claim id (other JSON files are ignored)."""
-    res = {}
+    """Every readable claim JSON in ``out_dir`` keyed by claim id; of duplicates, the newest run.
+
+    Unreadable files and JSON of another schema are left out (:func:`scan_results` says which and why).
+    """
+    return scan_results(out_dir).results
+
+
+@dataclass
+class ResultScan:
+    """What :func:`scan_results` found in an output folder.
+
+    Attributes:
+        results: claim id -> the payload used (the newest run of that id).
+        sources: claim id -> the file that payload came from.
+        ignored: claim id -> older files with the same id, newest first (e.g. a backup copy).
+        skipped: (file, reason) for every ``*.json`` that is not a usable claim result.
+    """
+
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sources: dict[str, Path] = field(default_factory=dict)
+    ignored: dict[str, list[Path]] = field(default_factory=dict)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+_CLAIM_KEYS = ("id", "verdict", "checks")
+_CHECK_KEYS = ("name", "measured", "op", "threshold", "passed")
+
+
+def _read_claim_json(path: Path) -> dict[str, Any]:
+    """The claim payload in ``path``; ValueError or OSError with a short reason when it is not one."""
+    if path.is_dir():
+        raise ValueError("a folder, not a file")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not valid JSON ({e.msg}, line {e.lineno})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"not a claim result (a JSON {type(data).__name__}, not an object)")
+    if data.get("schema") != SCHEMA:
+        raise ValueError(f"schema {data.get('schema')!r}, expected {SCHEMA!r}")
+    missing = [k for k in _CLAIM_KEYS if k not in data]
+    if missing:
+        raise ValueError(f"missing key(s) {', '.join(missing)}")
+    if not isinstance(data["id"], str) or not data["id"] or not isinstance(data["verdict"], str):
+        raise ValueError("'id' and 'verdict' must be non-empty strings")
+    if not isinstance(data["checks"], list) or not all(isinstance(c, dict) for c in data["checks"]):
+        raise ValueError("'checks' must be a list of objects")
+    for c in data["checks"]:
+        lacking = [k for k in _CHECK_KEYS if k not in c]
+        if lacking:
+            raise ValueError(f"a check lacks key(s) {', '.join(lacking)}")
+    return data
+
+
+def _finished_at(data: dict[str, Any]) -> datetime | None:
+    """The recorded UTC end time of a run; None when absent or unreadable (such files count as oldest)."""
+    raw = data.get("finished_at")
+    if not isinstance(raw, str):
+        return None
+    try:
+        t = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def _recency(path: Path, data: dict[str, Any]) -> tuple[bool, datetime, float, str]:
+    """Sort key, larger = newer: files with a recorded time beat those without, then that time, then mtime."""
+    t = _finished_at(data)
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        mtime = float("-inf")
+    return (t is not None, t or datetime.min.replace(tzinfo=UTC), mtime, path.name)
+
+
+def scan_results(out_dir: Path | str) -> ResultScan:
+    """Read every ``*.json`` in ``out_dir``: claim results by id, duplicates resolved, the rest listed as skipped.
+
+    Never raises for a bad file: a stray or damaged file in the folder must not block the summary of the rest.
+    """
+    scan = ResultScan()
+    found: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
     for p in sorted(Path(out_dir).glob("*.json")):
         try:
-            data = json.loads(p.read_text())
-        except json.JSONDecodeError:
+            data = _read_claim_json(p)
+        except (OSError, ValueError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            scan.skipped.append((p, reason))
             continue
-        if isinstance(data, dict) and data.get("schema") == SCHEMA:
-            res[data["id"]] = data
-    return res
+        found.setdefault(data["id"], []).append((p, data))
+    for cid in sorted(found):
+        ranked = sorted(found[cid], key=lambda item: _recency(*item), reverse=True)
+        (path, data), rest = ranked[0], ranked[1:]
+        scan.results[cid], scan.sources[cid] = data, path
+        if rest:
+            scan.ignored[cid] = [p for p, _ in rest]
+    return scan
 
 
 def package_versions() -> dict[str, str]:
@@ -128,29 +282,95 @@ def source_hash(modules: Iterable[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.4g}"
+def fmt_number(x: Any) -> str:
+    """A measured number for a table: 4 significant digits; NaN and inf (floats, or the strings
+    :func:`to_jsonable` writes for them) print as ``nan`` / ``inf`` / ``-inf``; anything else as text."""
+    if isinstance(x, bool) or x is None:
+        return "—" if x is None else str(x)
+    if isinstance(x, str):
+        try:
+            x = float(x)  # "nan", "inf", "-inf" from to_jsonable; a hand-edited "0.5" reads as a number too
+        except ValueError:
+            return x
+    if isinstance(x, int | float):
+        return str(x) if math.isnan(x) or math.isinf(x) else f"{x:.4g}"
+    return str(x)
 
 
-def summary_markdown(results: dict[str, dict[str, Any]]) -> str:
-    """The verdict table, one row per claim, with the first failing (or first) check's numbers."""
+def _cell(x: Any) -> str:
+    """Text safe inside one markdown table cell (a '|' or a newline would split the row)."""
+    return " ".join(str(x).split()).replace("|", "\\|")
+
+
+def _seconds(x: Any) -> str:
+    return f"{x:.1f}" if isinstance(x, int | float) and not isinstance(x, bool) else "—"
+
+
+def _name(p: Path) -> str:
+    return "`" + p.name.replace("`", "'") + "`"
+
+
+def summary_markdown(results: dict[str, dict[str, Any]], scan: ResultScan | None = None) -> str:
+    """The verdict table, one row per claim, with the first failing (or first) check's numbers.
+
+    With ``scan`` (from :func:`scan_results`), also which file each duplicated claim id was taken from and
+    which were ignored, and every file that was skipped and why.
+    """
     lines = [
         "# icl-verify verdicts",
         "",
-        "| claim | verdict | key check | measured | threshold | wall s |",
-        "|---|---|---|---|---|---|",
+        "| claim | verdict | key check | measured | threshold | controls | wall s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for cid, r in results.items():
         checks = r.get("checks", [])
         key = next((c for c in checks if not c["passed"]), checks[0] if checks else None)
         if key:
-            row = (key["name"], _fmt(key["measured"]), f"{key['op']} {_fmt(key['threshold'])}")
+            row = (key["name"], fmt_number(key["measured"]), f"{key['op']} {fmt_number(key['threshold'])}")
         else:
             row = ("—", "—", "—")
-        lines.append(f"| `{cid}` | {r['verdict']} | {row[0]} | {row[1]} | {row[2]} | {r.get('wall_time_s', 0):.1f} |")
+        cells = [f"`{cid}`", r["verdict"], *row, controls_summary(r) or "—", _seconds(r.get("wall_time_s", 0))]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     counts: dict[str, int] = {}
     for r in results.values():
         v = r["verdict"].split(":")[0]
         counts[v] = counts.get(v, 0) + 1
     lines += ["", "Totals: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())), ""]
+    if scan is not None:
+        lines += _scan_notes(scan)
     return "\n".join(lines)
+
+
+def controls_summary(result: dict[str, Any]) -> str:
+    """The controls of a claim result in a few characters: ``+ok −ok``; a misbehaving positive control reads
+    ``+FAILED``, a misbehaving negative one ``−PASSED`` ('' when the claim has no controls)."""
+    parts = []
+    for c in result.get("controls") or []:
+        if not isinstance(c, dict):
+            continue
+        positive = c.get("role") == "positive"
+        state = "ok" if c.get("behaved") else ("FAILED" if positive else "PASSED")
+        parts.append(f"{'+' if positive else '−'}{state}")
+    return " ".join(parts)
+
+
+def _scan_notes(scan: ResultScan) -> list[str]:
+    """Markdown sections on duplicated claim ids and skipped files (nothing when there are none)."""
+    lines: list[str] = []
+    if scan.ignored:
+        lines += ["## Duplicate claim ids (newest run used)", ""]
+        for cid, older in scan.ignored.items():
+            ignored = ", ".join(_name(p) for p in older)
+            lines.append(f"- `{cid}`: used {_name(scan.sources[cid])}; ignored {ignored}")
+        lines.append("")
+    if scan.skipped:
+        lines += ["## Skipped files", ""]
+        lines += [f"- {_name(p)}: {' '.join(reason.split())}" for p, reason in scan.skipped]
+        lines.append("")
+    return lines
+
+
+def folder_summary(out_dir: Path | str) -> str:
+    """``summary.md`` for ``out_dir``: every readable claim result in it, plus what was skipped or ignored."""
+    scan = scan_results(out_dir)
+    return summary_markdown(scan.results, scan)

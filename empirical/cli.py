@@ -1,7 +1,9 @@
 """``icl-verify``: list claims, run them, try constructions, redraw nothing by hand.
 
-Exit codes: 0 success; 1 some claim ``not reproduced`` or ``error`` (unless ``--no-fail``); 2 bad usage
-(one line naming the argument).
+Exit codes: 0 success; 1 some claim ``not reproduced``, ``inconclusive`` or ``error`` (``--no-fail`` forgives
+the first two), a corrupt stored file (one line naming it), or an unexpected error (one line naming the log
+file that holds the traceback: ``<out>/logs/`` once the out folder is checked, else the temp folder);
+2 bad usage (one line naming the argument). No traceback reaches stderr.
 """
 
 from __future__ import annotations
@@ -10,20 +12,28 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from empirical.errors import IntegrityError, UsageError, one_line, report_internal_error
+
+if TYPE_CHECKING:  # the CLI imports torch and the registry only when a command needs them
+    import torch
+
+    from empirical.claims.core import Claim
 
 __all__ = ["main"]
 
-
-class _UsageError(Exception):
-    pass
+PROG = "icl-verify"
+_UsageError = UsageError  # the name the subcommands raise; main() maps it to exit 2
+_SEED_LIMIT = 2**63  # seeds feed 64-bit generators (torch.manual_seed, numpy SeedSequence)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one clear line, exit 2
-        raise _UsageError(message)
+        raise UsageError(message)
 
 
-def _positive_int(name: str, minimum: int = 1):  # argparse prefixes "argument NAME:"
+def _positive_int(name: str, minimum: int = 1, limit: int | None = None):  # argparse prefixes "argument NAME:"
     def parse(s: str) -> int:
         try:
             v = int(s)
@@ -31,6 +41,8 @@ def _positive_int(name: str, minimum: int = 1):  # argparse prefixes "argument N
             raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
         if v < minimum:
             raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {v}")
+        if limit is not None and v >= limit:
+            raise argparse.ArgumentTypeError(f"expected an integer < {limit}, got {v}")
         return v
 
     return parse
@@ -47,24 +59,26 @@ def _cond(s: str) -> float:
 
 
 def _build_parser() -> _Parser:
-    p = _Parser(prog="icl-verify", description="Verify and reproduce 'transformers learn numerical algorithms'.")
+    p = _Parser(prog=PROG, description="Verify and reproduce 'transformers learn numerical algorithms'.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     ls = sub.add_parser("list", help="list registered claims (ids, statements, evidence kinds)")
-    ls.add_argument("selectors", nargs="*", help="claim ids or paper keys (default: all)")
+    ls.add_argument("selectors", nargs="*", metavar="ID_OR_PAPER", help="claim ids or paper keys (default: all)")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
 
     run = sub.add_parser("run", help="run claims and write JSON, figures and summary.md")
     run.add_argument("selectors", nargs="*", metavar="ID_OR_PAPER", help="claim ids or paper keys (default: all)")
     run.add_argument("--profile", choices=("quick", "full"), default="quick")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    run.add_argument("--seed", type=_positive_int("--seed", 0), default=0)
-    run.add_argument("--out", type=Path, default=None, help="output folder (default results/<profile>)")
+    run.add_argument("--seed", type=_positive_int("--seed", 0, _SEED_LIMIT), default=0)
+    # a str, not a Path: Path("") is "." and an empty --out would silently write into the current folder
+    run.add_argument("--out", default=None, help="output folder (default results/<profile>)")
     run.add_argument("--no-fail", action="store_true",
                      help="exit 0 even if a claim is not reproduced (a runner error still exits 1)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--retrain", action="store_true",
-                     help="train again instead of loading stored quick-profile checkpoints (refreshes them)")
+                     help="train again instead of loading stored checkpoints (into <out>/checkpoints/; "
+                          "the shipped ones are never written)")
 
     con = sub.add_parser("construct", help="build a construction and compare it layer by layer with its algorithm")
     con.add_argument("name", metavar="NAME", help="construction name (see `icl-verify construct --list x`)")
@@ -76,15 +90,36 @@ def _build_parser() -> _Parser:
     con.add_argument("--batch", type=_positive_int("--batch"), default=16)
     con.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                      help="construction-specific setting (repeatable)")
+    con.add_argument("--max-memory-gb", type=float, default=None, metavar="GIB",
+                     help="refuse settings whose estimated memory exceeds this many GiB (default 4)")
     con.add_argument("--json", action="store_true")
     con.add_argument("--list", action="store_true", help="list constructions and exit")
     return p
 
 
-def _cmd_list(args: argparse.Namespace) -> int:
+def _select(selectors: list[str]) -> list[Claim]:
+    """The claims named on the command line; an unknown name is a usage error naming ID_OR_PAPER."""
     from empirical.claims import select_claims
 
-    claims = select_claims(args.selectors)
+    select_claims([])  # loads the registry first: a failure there is a bug, not a usage error
+    try:
+        return select_claims(selectors)
+    except ValueError as e:
+        raise UsageError(f"ID_OR_PAPER: {str(e).removeprefix('claims: ')}") from None
+
+
+def _device(spec: str) -> torch.device:
+    """``--device`` as a torch.device; CUDA asked for but absent is a usage error naming --device."""
+    from empirical.device import resolve_device
+
+    try:
+        return resolve_device(spec)
+    except ValueError as e:
+        raise UsageError(f"--device: {str(e).removeprefix('device: ')}") from None
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    claims = _select(args.selectors)
     if args.json:
         print(json.dumps([{"id": c.id, "paper": c.paper, "statement": c.statement, "source": c.source,
                            "evidence": list(c.evidence)} for c in claims], indent=2))
@@ -96,16 +131,19 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _verdict_table(results: dict) -> str:
-    rows = [("claim", "verdict", "key check", "measured", "threshold", "s")]
+    from empirical.artifacts import controls_summary, fmt_number  # NaN / inf measurements print as nan / inf
+
+    rows = [("claim", "verdict", "key check", "measured", "threshold", "controls", "s")]
     for cid, r in results.items():
         checks = r.get("checks", [])
         key = next((c for c in checks if not c["passed"]), checks[0] if checks else None)
         if key:
-            rows.append((cid, r["verdict"], key["name"], f"{key['measured']:.4g}",
-                         f"{key['op']} {key['threshold']:.4g}", f"{r['wall_time_s']:.1f}"))
+            rows.append((cid, r["verdict"], key["name"], fmt_number(key["measured"]),
+                         f"{key['op']} {fmt_number(key['threshold'])}", controls_summary(r),
+                         f"{r['wall_time_s']:.1f}"))
         else:
             rows.append((cid, r["verdict"] if r["verdict"] != "error" else f"error: {r.get('error', '')}",
-                         "", "", "", f"{r['wall_time_s']:.1f}"))
+                         "", "", "", "", f"{r['wall_time_s']:.1f}"))
     # long skip reasons and error messages stay readable in the JSON; the table keeps one line per claim
     rows = [tuple(c if len(c) <= 60 else c[:59] + "…" for c in map(str, row)) for row in rows]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
@@ -115,34 +153,37 @@ def _verdict_table(results: dict) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from empirical.claims import select_claims
-    from empirical.device import resolve_device
+    from empirical.artifacts import check_out_dir
     from empirical.runner import run_claims
 
-    claims = select_claims(args.selectors)
-    device = resolve_device(args.device)
-    out = args.out if args.out is not None else Path("results") / args.profile
+    # every command-line value is checked before the first claim runs: a bad --out must not cost a claim
+    claims = _select(args.selectors)
+    device = _device(args.device)
+    out = check_out_dir(args.out if args.out is not None else Path("results") / args.profile)
+    args.log_dir = out / "logs"  # where main() puts the traceback of an unexpected error from here on
 
     def report(r: dict) -> None:
-        print(f"[{r['verdict']}] {r['id']} ({r['wall_time_s']:.1f} s)", file=sys.stderr, flush=True)
+        why = f": {one_line(r.get('error', ''))}" if r["verdict"] == "error" else ""  # e.g. the corrupt file
+        print(f"[{r['verdict']}] {r['id']} ({r['wall_time_s']:.1f} s){why}", file=sys.stderr, flush=True)
 
     results = run_claims(claims, profile=args.profile, device=device, seed=args.seed, out_dir=out,
                          progress=not args.quiet, retrain=args.retrain, on_result=report)
     print(_verdict_table(results))
     print(f"\nresults: {out}/ (summary.md, <claim>.json, figures/)")
     errors = [cid for cid, r in results.items() if r["verdict"] == "error"]
-    failing = [cid for cid, r in results.items() if r["verdict"] == "not reproduced"]
+    failing = [cid for cid, r in results.items()
+               if r["verdict"] == "not reproduced" or r["verdict"].startswith("inconclusive")]
     if errors:  # a runner crashed: a bug, never forgiven by --no-fail
         print(f"errors: {', '.join(errors)} (tracebacks in the JSON files)", file=sys.stderr)
         return 1
     if failing and not args.no_fail:
-        print(f"not reproduced: {', '.join(failing)}", file=sys.stderr)
+        print(f"not reproduced or inconclusive: {', '.join(failing)}", file=sys.stderr)
         return 1
     return 0
 
 
 def _cmd_construct(args: argparse.Namespace) -> int:
-    from constructions.base import ConstructionConfig
+    from constructions.base import GIB, ConstructionConfig
     from constructions.registry import available, get_construction
 
     if args.list:
@@ -153,15 +194,25 @@ def _cmd_construct(args: argparse.Namespace) -> int:
     for flag in ("d", "n", "layers"):
         if getattr(args, flag) is None:
             raise _UsageError(f"--{flag}: required ({spec.layers_help})" if flag == "layers" else f"--{flag}: required")
-    options = {}
+    options: dict[str, str] = {}
     for item in args.option:
-        if "=" not in item:
+        k, sep, v = item.partition("=")
+        if not sep or not k.strip():
             raise _UsageError(f"--option: expected KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
+        if k.strip() in options:  # a repeated key would silently keep only the last value
+            raise _UsageError(f"--option: key {k.strip()!r} given twice")
         options[k.strip()] = v.strip()
+    budget = {} if args.max_memory_gb is None else {"max_memory_gb": args.max_memory_gb}
     cfg = ConstructionConfig(d=args.d, n=args.n, layers=args.layers, cond=args.cond, seed=args.seed,
-                             batch=args.batch, options=options)
-    rep = spec.run(cfg)
+                             batch=args.batch, options=options, **budget)
+    try:  # option keys and the memory estimate are checked before anything is built
+        rep = spec.execute(cfg)
+    except (MemoryError, RuntimeError) as e:  # past a raised --max-memory-gb the machine itself may refuse
+        if not isinstance(e, MemoryError) and "can't allocate memory" not in str(e) and "out of memory" not in str(e):
+            raise
+        gib = sum(spec.memory_estimate(cfg).values()) / GIB
+        raise ValueError(f"--max-memory-gb: {spec.name} at {cfg.describe()} ran out of memory (estimated {gib:.3g} "
+                         "GiB); reduce the sizes") from None
     if args.json:
         print(json.dumps({"name": rep.name, "config": rep.config, "layers": rep.deviations,
                           "max_rel_dev": rep.max_deviation, "tolerance": rep.tolerance,
@@ -180,18 +231,53 @@ def _cmd_construct(args: argparse.Namespace) -> int:
     return 0 if rep.passed else 1
 
 
+def _argument_names(parser: argparse.ArgumentParser, command: str) -> tuple[str, ...]:
+    """The option strings and positional names of one subcommand (``--d``, ``NAME``, ...)."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    names: list[str] = []
+    for action in sub.choices[command]._actions:
+        names += action.option_strings or [action.metavar or action.dest]
+    return tuple(n for n in names if isinstance(n, str))
+
+
+def _names_argument(message: str, names: tuple[str, ...]) -> bool:
+    """Whether ``message`` follows the "argument: reason" convention for one of ``names``."""
+    return any(message.startswith((f"{n}:", f"{n} ")) for n in names)
+
+
+def _error(message: object, code: int) -> int:
+    print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
+    return code
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "list":
+        return _cmd_list(args)
+    if args.command == "run":
+        return _cmd_run(args)
+    return _cmd_construct(args)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run ``icl-verify`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     parser = _build_parser()
+    args: argparse.Namespace | None = None
     try:
         args = parser.parse_args(argv)
-        if args.command == "list":
-            return _cmd_list(args)
-        if args.command == "run":
-            return _cmd_run(args)
-        return _cmd_construct(args)
-    except (_UsageError, ValueError) as e:
-        print(f"icl-verify: error: {e}", file=sys.stderr)
-        return 2
+        return _dispatch(args)
+    except UsageError as e:
+        return _error(e, 2)
+    except IntegrityError as e:  # a corrupt or replaced stored file: the message names it
+        return _error(e, 1)
+    except ValueError as e:
+        # a construction validates its config before computing and names the offending flag ("--layers: ...");
+        # any other ValueError comes from the computation itself and is not the user's typo
+        if args is not None and args.command == "construct" and _names_argument(
+                str(e), _argument_names(parser, "construct")):
+            return _error(e, 2)
+        return report_internal_error(PROG, e, getattr(args, "log_dir", None))
+    except Exception as e:  # a bug: one line here, the traceback in a log file
+        return report_internal_error(PROG, e, getattr(args, "log_dir", None))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,10 @@ Command line (one process per device; see the README's "Scaling out" section)::
 
 Writes ``<out>/model.safetensors`` (rank 0's weights, no ``module.`` prefix) with a sidecar JSON holding the
 config, the exact command, the seed, the world size and the per-step global-mean losses.
+
+Exit codes (as ``icl-verify``): 0 trained; 2 a bad command-line value, one line naming the argument, found
+before training starts; 1 a corrupt stored file (one line naming it) or an error while training (one line
+naming ``<out>/logs/<file>.log``, which holds the traceback).
 """
 
 from __future__ import annotations
@@ -35,13 +39,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from empirical.device import resolve_device
+from empirical.errors import IntegrityError, UsageError, one_line, report_internal_error
 from empirical.train import TrainConfig, TrainResult, train
 from theory.prompts import PromptBatch
 
@@ -220,11 +224,19 @@ def _options(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
+PROG = "python -m empirical.distributed"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line naming the argument, exit 2 (not argparse's usage dump)
+        raise UsageError(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from empirical.families import FAMILIES
 
-    p = argparse.ArgumentParser(
-        prog="python -m empirical.distributed",
+    p = _Parser(
+        prog=PROG,
         description="Train one model family, one process per device (launch with torchrun).",
     )
     p.add_argument("--family", required=True, choices=sorted(FAMILIES), help="what to train (see empirical.families)")
@@ -243,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("auto", "gloo", "nccl"), default="auto")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="family option (d=, n=, ...)")
     p.add_argument("--checkpoint-every", type=int, default=0, help="resumable state every N steps (0: off)")
-    p.add_argument("--out", type=Path, required=True, help="folder for model.safetensors (+ sidecar JSON)")
+    # a str until main() checks it: Path("") is ".", so an empty --out would write into the current folder
+    p.add_argument("--out", required=True, help="folder for model.safetensors (+ sidecar JSON)")
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -303,6 +316,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> TrainResult:
             checkpoint_path=ckpt,
             progress=not args.quiet,
             desc=args.family,
+            identity={"family": args.family, "options": opts, "dtype": args.dtype},
         )
         wall = time.perf_counter() - t0  # includes sampling and the all-reduces: the budget a run costs
         done = cfg.steps - result.resumed_from
@@ -340,13 +354,74 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> TrainResult:
         teardown()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+#: Leading names of the library's "name: reason" ValueErrors -> the command-line argument they come from.
+_ARGUMENT_OF = {
+    "option": "--option",
+    "device": "--device",
+    "backend": "--backend",
+    "steps/batch_size": "--steps/--batch-size",
+    **{f: "--" + f.replace("_", "-") for f in (*_TRAIN_FIELDS, "checkpoint_every")},
+}
+
+
+def _as_usage(e: ValueError) -> UsageError | None:
+    """``e`` as a usage error naming its command-line argument (``option d: ...`` -> ``--option d: ...``).
+
+    None when the message names no argument: then it is not the user's typo and is reported as an error.
+    """
+    msg = str(e)
+    if msg.startswith("--"):
+        return UsageError(msg)
+    head, sep, rest = msg.partition(":")
+    name, _, detail = head.partition(" ")
+    flag = _ARGUMENT_OF.get(name)
+    if not sep or flag is None:
+        return None
+    return UsageError(f"{flag}{' ' + detail if detail else ''}:{rest}")
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Everything :func:`run` derives from the command line, checked before any work (cheap, no side effects).
+
+    Raises:
+        UsageError: a bad option, training setting, device or backend, naming the argument.
+    """
+    from empirical.families import FAMILIES
+
+    fam = FAMILIES[args.family]
     try:
-        run(args, argv)
+        opts = fam.parse_options(_options(args.option))
+        train_config(args, fam.train_defaults(opts) if fam.train_defaults else {})
+        dev = resolve_device(args.device)
     except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
+        usage = _as_usage(e)
+        if usage is None:
+            raise
+        raise usage from None
+    if args.backend == "nccl" and dev.type != "cuda":  # what setup() would refuse after the out folder is made
+        raise UsageError("--backend: nccl needs CUDA devices; use gloo on the CPU")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train per ``argv`` (default: ``sys.argv[1:]``); returns the exit code (see the module docstring)."""
+    from empirical.artifacts import check_out_dir
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    log_dir = None
+    try:
+        args = build_parser().parse_args(argv)
+        _check_arguments(args)
+        args.out = check_out_dir(args.out)
+        log_dir = args.out / "logs"
+        run(args, argv)
+    except UsageError as e:
+        print(f"{PROG}: error: {one_line(e)}", file=sys.stderr)
+        return 2
+    except IntegrityError as e:  # a corrupt or replaced stored file: the message names it
+        print(f"{PROG}: error: {one_line(e)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # raised while training: one line here, the traceback in a log file
+        return report_internal_error(PROG, e, log_dir)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,9 @@ import torch
 from empirical.artifacts import (
     SCHEMA,
     atomic_write_text,
+    folder_summary,
     git_sha,
-    load_results,
     package_versions,
-    summary_markdown,
     write_json,
 )
 from empirical.claims.core import Claim, RunContext, SkipClaim, verdict_of
@@ -43,10 +43,11 @@ def run_claim(claim: Claim, *, profile: str, device: torch.device, seed: int, ou
     }
     try:
         outcome = claim.runner(ctx)
-        verdict = verdict_of(outcome.checks)
+        verdict = verdict_of(outcome.checks, outcome.controls)
         payload.update(
             verdict=verdict,
             checks=[c.as_dict() for c in outcome.checks],
+            controls=[c.as_dict() for c in outcome.controls],
             measured=outcome.measured,
             tolerances={c.name: {"op": c.op, "threshold": c.threshold, "reason": c.reason} for c in outcome.checks},
             figures=outcome.figures,
@@ -54,20 +55,27 @@ def run_claim(claim: Claim, *, profile: str, device: torch.device, seed: int, ou
             config=outcome.config,
         )
     except SkipClaim as e:
-        payload.update(verdict=f"skipped: {e}", checks=[], measured={}, tolerances={}, figures=[], notes=[])
+        payload.update(verdict=f"skipped: {e}", checks=[], controls=[], measured={}, tolerances={}, figures=[],
+                       notes=[])
     except Exception as e:  # a bug or a numerical failure: recorded, and the run fails
         payload.update(verdict="error", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(),
-                       checks=[], measured={}, tolerances={}, figures=[], notes=[])
+                       checks=[], controls=[], measured={}, tolerances={}, figures=[], notes=[])
     payload["wall_time_s"] = time.perf_counter() - t0
     payload["versions"] = package_versions()
     payload["git_sha"] = git_sha()
+    # the recorded end time decides which of two files with the same claim id the summary uses (a copied
+    # backup keeps its old time; a file's mtime changes when it is copied)
+    payload["finished_at"] = datetime.now(UTC).isoformat()
     write_json(out_dir / f"{claim.id}.json", payload)
     return payload
 
 
 def run_claims(claims: list[Claim], *, profile: str, device: torch.device, seed: int, out_dir: Path,
                progress: bool = True, retrain: bool = False, on_result=None) -> dict[str, dict[str, Any]]:
-    """Run claims in order; ``summary.md`` covers every claim JSON in ``out_dir`` (earlier runs included)."""
+    """Run claims in order; ``summary.md`` covers every claim JSON in ``out_dir`` (earlier runs included).
+
+    Of two files with the same claim id the newest run counts; unreadable files are listed in it as skipped.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -77,5 +85,5 @@ def run_claims(claims: list[Claim], *, profile: str, device: torch.device, seed:
         results[claim.id] = r
         if on_result is not None:
             on_result(r)
-    atomic_write_text(out_dir / "summary.md", summary_markdown(load_results(out_dir)))
+    atomic_write_text(out_dir / "summary.md", folder_summary(out_dir))
     return results

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from theory.validation import check_positive, check_positive_int
+from theory.validation import check_finite, check_ndim, check_nonzero_rows, check_positive, check_positive_int
 
 __all__ = [
     "GMMInstances",
@@ -55,6 +55,8 @@ def sample_gmm(batch: int, d: int, N: int, mu_norm: float, generator: torch.Gene
 
 def gram(X: Tensor, hollow: bool = True) -> Tensor:
     """XXᵀ (B, N, N), with its diagonal set to 0 when ``hollow``."""
+    check_ndim("X", X, 3, "(B, N, d)")
+    check_finite("X", X)
     G = X @ X.transpose(-1, -2)
     if hollow:
         G = G - torch.diag_embed(torch.diagonal(G, dim1=-2, dim2=-1))
@@ -74,6 +76,11 @@ def power_labels(X: Tensor, seeds: Tensor, steps: int, hollow: bool = False) -> 
     """
     check_positive_int("steps", steps)
     G = gram(X.to(torch.float64), hollow)
+    if not isinstance(seeds, Tensor) or seeds.shape != X.shape[:2]:
+        raise ValueError(f"seeds: expected shape (B, N) = {tuple(X.shape[:2])}, got "
+                         f"{tuple(seeds.shape) if isinstance(seeds, Tensor) else type(seeds).__name__}")
+    check_finite("seeds", seeds)
+    check_nonzero_rows("seeds", seeds)
     u = seeds.to(torch.float64) / torch.linalg.vector_norm(seeds, dim=-1, keepdim=True)
     for _ in range(steps):
         u = (G @ u.unsqueeze(-1)).squeeze(-1)
@@ -100,11 +107,15 @@ def oracle_labels(X: Tensor, mu: Tensor) -> Tensor:
 
 def snr(mu_norm: float, d: int, N: int) -> float:
     """‖μ‖⁴ / (‖μ‖² + d/N)."""
+    check_positive("mu_norm", mu_norm, allow_zero=True)
+    check_positive_int("d", d)
+    check_positive_int("N", N)
     return mu_norm**4 / (mu_norm**2 + d / N)
 
 
 def oracle_error(mu_norm: float) -> float:
     """Φ(−‖μ‖)."""
+    check_positive("mu_norm", mu_norm, allow_zero=True)
     return 0.5 * math.erfc(mu_norm / math.sqrt(2))
 
 

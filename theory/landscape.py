@@ -20,7 +20,7 @@ import torch
 from scipy.optimize import minimize
 from torch import Tensor
 
-from theory.validation import check_positive_int, check_spd
+from theory.validation import check_generator, check_ndim, check_positive_int, check_real, check_spd
 from theory.wishart import empirical_covariance_trace_moment
 
 __all__ = [
@@ -42,6 +42,11 @@ def scalar_loss(a: Sequence[float], n: int, d: int) -> float:
     """Exact f(a_1 Σ⁻¹, ..., a_L Σ⁻¹) = Σ_p c_p(a) E tr(Û^p), c_p the coefficients of Π_ℓ (1 − a_ℓ μ)²."""
     check_positive_int("n", n)
     check_positive_int("d", d)
+    for i, al in enumerate(a):  # a NaN step would give a NaN loss, silently
+        try:
+            check_real(f"a[{i}]", float(al))
+        except (TypeError, ValueError):
+            raise ValueError(f"a[{i}]: expected a finite number, got {al!r}") from None
     poly = np.polynomial.Polynomial([1.0])
     for al in a:
         poly = poly * np.polynomial.Polynomial([1.0, -float(al)]) ** 2
@@ -68,6 +73,7 @@ def optimal_scalars(L: int, n: int, d: int, starts: int = 8, seed: int = 0) -> d
 
     The loss is invariant under permuting layers, so minimisers are reported sorted.
     """
+    check_positive_int("starts", starts)
     expr, a = scalar_loss_symbolic(L, n, d)
     f = sp.lambdify([a], expr, "numpy")
     grad = [sp.lambdify([a], sp.diff(expr, ai), "numpy") for ai in a]
@@ -95,6 +101,8 @@ def sample_covariances(sigma: Tensor, n: int, count: int, generator: torch.Gener
     """Ŝ = XᵀX/n for ``count`` independent X (n, d) with rows N(0, Σ): (count, d, d) float64."""
     check_spd("sigma", sigma)
     check_positive_int("n", n)
+    check_positive_int("count", count)
+    check_generator("generator", generator)
     C = torch.linalg.cholesky(sigma.to(torch.float64))
     X = torch.randn(count, n, sigma.shape[0], generator=generator, dtype=torch.float64) @ C.T
     return X.transpose(1, 2) @ X / n
@@ -102,7 +110,13 @@ def sample_covariances(sigma: Tensor, n: int, count: int, generator: torch.Gener
 
 def matrix_loss_per_sample(A: Tensor, sigma: Tensor, S_hat: Tensor) -> Tensor:
     """tr(Σ Π Σ⁻¹ Πᵀ) per sampled Ŝ, Π = (I − A_L Ŝ)⋯(I − A_1 Ŝ): A (L, d, d), S_hat (N, d, d) -> (N,)."""
+    check_ndim("sigma", sigma, 2, "(d, d)")
     d = sigma.shape[0]
+    check_ndim("A", A, 3, "(L, d, d)")
+    check_ndim("S_hat", S_hat, 3, "(N, d, d)")
+    if A.shape[1:] != (d, d) or S_hat.shape[1:] != (d, d):
+        raise ValueError(f"A/S_hat: expected (L, {d}, {d}) and (N, {d}, {d}) to match sigma, got "
+                         f"{tuple(A.shape)} and {tuple(S_hat.shape)}")
     I = torch.eye(d, dtype=torch.float64)
     Pi = I.expand_as(S_hat)
     for ell in range(A.shape[0]):
@@ -121,6 +135,8 @@ def mc_gradient(A: Tensor, sigma: Tensor, n: int, batches: int, per_batch: int,
     Returns:
         (mean gradient (L, d, d), standard error (L, d, d), mean loss, loss standard error)
     """
+    check_positive_int("batches", batches, minimum=2)  # one batch has no standard error (std would be NaN)
+    check_positive_int("per_batch", per_batch)
     grads, losses = [], []
     for _ in range(batches):
         S_hat = sample_covariances(sigma, n, per_batch, generator)

@@ -145,6 +145,9 @@ def gauge_transform(F: Tensor, G: Tensor, A: Tensor) -> tuple[Tensor, Tensor]:
     check_ndim("A", A, 2, "(L, L)")
     if A.shape != (F.shape[1], F.shape[1]):
         raise ValueError(f"A: expected ({F.shape[1]}, {F.shape[1]}), got {tuple(A.shape)}")
+    check_finite("A", A)
+    if torch.linalg.matrix_rank(A.detach().to(torch.float64)) < A.shape[0]:
+        raise ValueError("A: singular; the gauge transform needs an invertible A")
     return F @ A, G @ torch.linalg.inv(A).T
 
 

@@ -165,8 +165,12 @@ def oscillator_eigenfunctions(x: Tensor, multi_indices: list[tuple[int, ...]]) -
     """Products of Hermite functions ``Π_k h_{n_k}(x_k)``; x (M, d) -> (M, len(multi_indices))."""
     check_ndim("x", x, 2, "(M, d)")
     d = x.shape[1]
+    if not multi_indices:
+        raise ValueError("multi_indices: expected at least one multi-index")
     if any(len(n) != d for n in multi_indices):
         raise ValueError(f"multi_indices: each index needs {d} entries")
+    if any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for n in multi_indices for k in n):
+        raise ValueError(f"multi_indices: entries must be non-negative integers, got {multi_indices!r}")
     n_max = max(max(n) for n in multi_indices)
     h = hermite_functions(n_max, x)  # (M, d, n_max+1)
     cols = [torch.prod(torch.stack([h[:, k, n[k]] for k in range(d)], -1), -1) for n in multi_indices]

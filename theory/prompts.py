@@ -113,8 +113,8 @@ class PromptBatch:
 
     def prefix(self, n: int) -> PromptBatch:
         """The first ``n`` in-context examples, same queries."""
-        if not 1 <= n <= self.n:
-            raise ValueError(f"n: prefix length must be in [1, {self.n}], got {n}")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= self.n:
+            raise ValueError(f"n: prefix length must be an integer in [1, {self.n}], got {n!r}")
         return replace(self, X=self.X[:, :n], y=self.y[:, :n])
 
     # -- layouts --------------------------------------------------------------------------------------

@@ -44,6 +44,10 @@ __all__ = [
 
 def steps_to_eps(errors: Tensor, eps: float) -> Tensor:
     """First step k with errors[k] <= eps: errors (K+1, B) -> (B,) int64, −1 where never reached."""
+    check_positive("eps", eps)
+    if not isinstance(errors, Tensor) or errors.ndim != 2:
+        raise ValueError(f"errors: expected a (K+1, B) tensor, got "
+                         f"{tuple(errors.shape) if isinstance(errors, Tensor) else type(errors).__name__}")
     hit = errors <= eps
     first = torch.argmax(hit.to(torch.int64), dim=0)
     return torch.where(hit.any(dim=0), first, torch.full_like(first, -1))
@@ -75,6 +79,7 @@ def newton_steps_spectral(lam: Tensor, c: Tensor, eps: float, alpha: Tensor | fl
     """
     lam, c = _check_spectrum(lam, c)
     check_positive("eps", eps)
+    check_positive_int("max_steps", max_steps, minimum=0)
     a = 1.0 / lam.amax(-1) ** 2 if alpha is None else torch.as_tensor(alpha, dtype=torch.float64).expand(lam.shape[0])
     r = 1.0 - a.unsqueeze(-1) * lam**2
     if bool((r.abs() >= 1).any()):
@@ -98,6 +103,7 @@ def gd_steps_spectral(lam: Tensor, c: Tensor, eps: float, eta: Tensor | float | 
     """
     lam, c = _check_spectrum(lam, c)
     check_positive("eps", eps)
+    check_positive_int("max_steps", max_steps, minimum=0)
     eta_t = 2.0 / (lam.amax(-1) + lam.amin(-1)) if eta is None else torch.as_tensor(eta, dtype=torch.float64).expand(
         lam.shape[0])
     rho = (1.0 - eta_t.unsqueeze(-1) * lam).abs()

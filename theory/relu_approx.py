@@ -28,12 +28,28 @@ from torch import Tensor
 from theory.validation import check_positive, check_positive_int
 
 __all__ = [
+    "ETA_FLOOR",
     "InverseSqrtReLU",
     "inverse_sqrt_relu",
     "units_for_error",
     "predicted_relative_error",
     "exact_segment_relative_error",
 ]
+
+
+#: Smallest η :func:`units_for_error` accepts: the sup error is computed in float64 and round-off (~1e-16) must
+#: stay small beside it, or the search for M need not terminate (M would also exceed 10⁶ units).
+ETA_FLOOR = 1e-13
+
+
+def _log_span(a: float, b: float) -> float:
+    """ln(b/a) for 0 < a < b with b/a finite (a, b checked and named)."""
+    a, b = check_positive("a", a), check_positive("b", b)
+    if not b > a:
+        raise ValueError(f"b: need b > a, got a = {a}, b = {b}")
+    if not math.isfinite(b / a):
+        raise ValueError(f"b: the ratio b/a = {b}/{a} overflows float64")
+    return math.log(b / a)
 
 
 @dataclass(frozen=True)
@@ -105,11 +121,9 @@ def inverse_sqrt_relu(a: float, b: float, M: int, form: str = "increasing") -> I
     """
     if form not in ("increasing", "decreasing"):
         raise ValueError(f"form: expected 'increasing' or 'decreasing', got {form!r}")
-    a = check_positive("a", a)
-    b = check_positive("b", b)
+    _log_span(a, b)
+    a, b = float(a), float(b)
     check_positive_int("M", M)
-    if not b > a:
-        raise ValueError(f"b: need b > a, got a = {a}, b = {b}")
     m = torch.arange(M + 1, dtype=torch.float64)
     knots = a * (b / a) ** (m / M)
     knots[0], knots[-1] = a, b
@@ -130,7 +144,7 @@ def inverse_sqrt_relu(a: float, b: float, M: int, form: str = "increasing") -> I
 def predicted_relative_error(a: float, b: float, M: int) -> float:
     """Leading term (3/32)(ln(b/a)/M)² of the sup relative error (derived, module docstring)."""
     check_positive_int("M", M)
-    return 3.0 / 32.0 * (math.log(check_positive("b", b) / check_positive("a", a)) / M) ** 2
+    return 3.0 / 32.0 * (_log_span(a, b) / M) ** 2
 
 
 def exact_segment_relative_error(ratio: float) -> float:
@@ -165,7 +179,9 @@ def units_for_error(a: float, b: float, eta: float) -> int:
     """Smallest M whose exact sup relative error is ≤ η (η > 0): start from the leading-term estimate
     M = ⌈ln(b/a)·√(3/(32η))⌉ and step to the exact boundary with :func:`exact_segment_relative_error`."""
     eta = check_positive("eta", eta)
-    span = math.log(check_positive("b", b) / check_positive("a", a))
+    if eta < ETA_FLOOR:
+        raise ValueError(f"eta: at least {ETA_FLOOR:g} (the float64 error search cannot resolve less), got {eta}")
+    span = _log_span(a, b)
     M = max(1, math.ceil(span * math.sqrt(3.0 / (32.0 * eta))))
     while exact_segment_relative_error(math.exp(span / M)) > eta:
         M += 1

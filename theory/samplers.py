@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from theory.prompts import PromptBatch
-from theory.validation import check_positive, check_positive_int, check_spd
+from theory.validation import MAX_CONDITION, check_generator, check_positive, check_positive_int, check_spd
 
 __all__ = ["random_rotation", "spd_with_condition", "spd_from_spectrum", "LinearRegressionTask", "make_generator"]
 
@@ -22,8 +22,8 @@ Prior = Literal["isotropic", "inverse_cov"]
 
 def make_generator(seed: int) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with ``seed`` (the suite never touches global RNG state)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:  # a 64-bit generator seed
+        raise ValueError(f"seed: expected an integer in [0, 2^64), got {seed!r}")
     return torch.Generator(device="cpu").manual_seed(seed)
 
 
@@ -34,6 +34,7 @@ def random_rotation(d: int, generator: torch.Generator, batch: int | None = None
         U: (d, d), or (batch, d, d) when ``batch`` is given; float64, CPU.
     """
     check_positive_int("d", d)
+    check_generator("generator", generator)
     shape = (d, d) if batch is None else (check_positive_int("batch", batch), d, d)
     G = torch.randn(shape, generator=generator, dtype=torch.float64)
     Q, R = torch.linalg.qr(G)
@@ -64,8 +65,8 @@ def spd_with_condition(
     """
     check_positive_int("d", d)
     kappa = check_positive("kappa", kappa)
-    if kappa < 1:
-        raise ValueError(f"kappa: a condition number is >= 1, got {kappa}")
+    if not 1 <= kappa <= MAX_CONDITION:  # beyond, the result is not numerically SPD and its cond is not kappa
+        raise ValueError(f"kappa: a condition number in [1, {MAX_CONDITION:g}] (float64), got {kappa}")
     if d == 1 and kappa != 1:
         raise ValueError(f"kappa: a 1x1 covariance has condition number 1, got {kappa}")
     lam = torch.logspace(0.0, -torch.log10(torch.tensor(kappa, dtype=torch.float64)).item(), d, dtype=torch.float64)
@@ -103,11 +104,13 @@ class LinearRegressionTask:
         check_positive_int("m", self.m)
         check_positive("noise", self.noise, allow_zero=True)
         check_positive("cond", self.cond)
-        if self.cond < 1:
-            raise ValueError(f"cond: a condition number is >= 1, got {self.cond}")
+        if not 1 <= self.cond <= MAX_CONDITION:
+            raise ValueError(f"cond: a condition number in [1, {MAX_CONDITION:g}] (float64), got {self.cond}")
         if self.prior not in ("isotropic", "inverse_cov"):
             raise ValueError(f"prior: expected 'isotropic' or 'inverse_cov', got {self.prior!r}")
         if self.sigma is not None:
+            if not isinstance(self.sigma, Tensor):
+                raise ValueError(f"sigma: expected a (d, d) tensor or None, got {type(self.sigma).__name__}")
             if tuple(self.sigma.shape) != (self.d, self.d):
                 raise ValueError(f"sigma: expected shape (d, d) = {(self.d, self.d)}, got {tuple(self.sigma.shape)}")
             check_spd("sigma", self.sigma)
@@ -130,6 +133,9 @@ class LinearRegressionTask:
     ) -> PromptBatch:
         """Draw ``batch`` prompts. ``meta`` holds ``w`` (B, d) and ``sigma`` (B, d, d) in float64 on CPU."""
         check_positive_int("batch", batch)
+        check_generator("generator", generator)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:  # an integer dtype truncates silently
+            raise ValueError(f"dtype: expected a floating torch.dtype, got {dtype!r}")
         d, n, m = self.d, self.n, self.m
         S = self.covariances(batch, generator)
         C = torch.linalg.cholesky(S)  # x = C g has covariance S

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from theory.samplers import random_rotation
-from theory.validation import check_positive, check_positive_int
+from theory.validation import check_generator, check_positive, check_positive_int, check_real
 
 __all__ = [
     "PCAInstances",
@@ -76,9 +76,11 @@ def sample_pca_instances(
     check_positive_int("batch", batch)
     check_positive_int("d", d)
     check_positive_int("N", N)
+    check_generator("generator", generator)
     lo, hi = float(lam_range[0]), float(lam_range[1])
-    if not (0 < lo < hi):
-        raise ValueError(f"lam_range: need 0 < low < high, got {lam_range}")
+    if not (0 < lo < hi < math.inf):  # an infinite end would give inf/NaN data silently
+        raise ValueError(f"lam_range: need 0 < low < high < inf, got {lam_range}")
+    check_positive("min_gap", min_gap, allow_zero=True)
     lam = torch.empty(batch, d, dtype=torch.float64)
     todo = torch.ones(batch, dtype=torch.bool)
     for _ in range(1000):
@@ -119,6 +121,7 @@ def tan_angle(v: Tensor, u: Tensor) -> Tensor:
 
 def angle_bound(ratio: Tensor | float, steps: int, tan0: Tensor | float) -> Tensor:
     """(λ_{i+1}/λ_i)^τ · tan θ_0."""
+    check_positive_int("steps", steps, minimum=0)
     return torch.as_tensor(ratio, dtype=torch.float64) ** steps * torch.as_tensor(tan0, dtype=torch.float64)
 
 
@@ -127,6 +130,9 @@ def exact_deflation(S: Tensor, eigvals: Tensor, eigvecs: Tensor, i: int) -> Tens
 
     S (B, d, d); eigvals (B, d) descending; eigvecs (B, d, d) columns.
     """
+    check_positive_int("i", i, minimum=0)
+    if i > S.shape[-1]:
+        raise ValueError(f"i: at most d = {S.shape[-1]} eigenpairs can be removed, got {i}")
     V = eigvecs[..., :i]
     return S - (V * eigvals[:, None, :i]) @ V.transpose(-1, -2)
 
@@ -165,11 +171,13 @@ def rayleigh_angle_bound(lam_max: Tensor, lam_min: Tensor, sin2: Tensor) -> Tens
 
 def inexact_rayleigh_bias(eta: float) -> float:
     """(1 + η)² − 1 = 2η + η²: relative bias of the uncorrected Rayleigh value when ‖v‖ = 1 + η."""
+    eta = check_real("eta", eta, low=-1.0, low_open=True)  # ‖v‖ = 1 + η > 0
     return 2 * eta + eta * eta
 
 
 def deflation_residual(lam: Tensor | float, eta: float) -> Tensor:
     """λ(1 − (1 + η)²) ≈ −2ηλ: the eigenvalue right-projection deflation leaves on the extracted direction."""
+    eta = check_real("eta", eta, low=-1.0, low_open=True)
     return torch.as_tensor(lam, dtype=torch.float64) * (1 - (1 + eta) ** 2)
 
 
@@ -178,6 +186,9 @@ def deflation_boundary_violated(eigvals: Tensor, k: int, eta: float) -> Tensor:
 
     eigvals (B, d) descending. Only the first k − 1 deflations matter (the k-th feeds no further run).
     """
+    check_positive_int("k", k, minimum=0)
+    if eigvals.ndim != 2 or k > eigvals.shape[-1]:
+        raise ValueError(f"eigvals: expected shape (B, d) with d >= k = {k}, got {tuple(eigvals.shape)}")
     if k <= 1:
         return torch.zeros(eigvals.shape[0], dtype=torch.bool)
     resid = deflation_residual(eigvals[:, : k - 1], eta).abs()

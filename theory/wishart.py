@@ -14,8 +14,12 @@ from functools import cache
 import sympy as sp
 
 from theory.symbolic.moments import pairings
+from theory.validation import check_positive_int
 
-__all__ = ["wishart_trace_moment", "empirical_covariance_trace_moment"]
+__all__ = ["wishart_trace_moment", "empirical_covariance_trace_moment", "MAX_POWER"]
+
+#: Largest p: the expansion enumerates (2p − 1)!! matchings (p = 10: 6.5e8), beyond that it never finishes.
+MAX_POWER = 10
 
 
 def _classes(p: int, links: list[tuple[int, int]]) -> int:
@@ -35,8 +39,9 @@ def _classes(p: int, links: list[tuple[int, int]]) -> int:
 @cache
 def wishart_trace_moment(p: int) -> sp.Expr:
     """E tr(W^p) as a polynomial in symbols n, d (p ≥ 0; cost (2p−1)!!, fine for p ≤ 7)."""
-    if p < 0:
-        raise ValueError(f"p: expected a non-negative integer, got {p}")
+    check_positive_int("p", p, minimum=0)
+    if p > MAX_POWER:
+        raise ValueError(f"p: at most {MAX_POWER} ((2p − 1)!! matchings are enumerated), got {p}")
     n, d = sp.symbols("n d", positive=True)
     if p == 0:
         return d
@@ -52,5 +57,7 @@ def wishart_trace_moment(p: int) -> sp.Expr:
 
 def empirical_covariance_trace_moment(p: int, n: int, d: int) -> float:
     """E tr(Û^p) for Û = W/n, i.e. E Σ_k μ_k^p over the eigenvalues μ_k of a whitened sample covariance."""
+    check_positive_int("n", n)
+    check_positive_int("d", d)
     ns, ds = sp.symbols("n d", positive=True)
     return float(wishart_trace_moment(p).subs({ns: n, ds: d}) / sp.Integer(n) ** p)

@@ -88,9 +88,10 @@ def claim_label(claim_id: str) -> str:
 
 
 def verdict_class(verdict: str) -> str:
-    """CSS class of a verdict badge: verified / not-reproduced / skipped / error / not-run."""
+    """CSS class of a verdict badge: verified / not-reproduced / inconclusive / skipped / error / not-run."""
     head = verdict.split(":")[0].strip()
-    known = {"verified": "verified", "not reproduced": "not-reproduced", "skipped": "skipped", "error": "error"}
+    known = {"verified": "verified", "not reproduced": "not-reproduced", "inconclusive": "inconclusive",
+             "skipped": "skipped", "error": "error"}
     return known.get(head, "not-run")
 
 
@@ -273,6 +274,14 @@ class ClaimsDirective(_ClaimsBase):
             section += _para("Error: ", nodes.literal("", res["error"]))
         if res.get("checks"):
             section += self.checks_table(res["checks"])
+        for control in res.get("controls") or []:
+            behaved = "behaved" if control.get("behaved") else (
+                "FAILED: a positive control must pass" if control.get("role") == "positive"
+                else "PASSED: a negative control must fail")
+            section += _para(nodes.strong("", f"{control.get('role', '?')} control "),
+                             nodes.literal("", str(control.get("name", ""))), f" ({behaved}): ",
+                             str(control.get("description", "")))
+            section += self.checks_table(control.get("checks") or [])
         scalars = {
             k: v
             for k, v in (res.get("measured") or {}).items()
@@ -300,11 +309,15 @@ class ClaimsDirective(_ClaimsBase):
     def checks_table(checks: list[dict[str, Any]]) -> nodes.table:
         rows = []
         for c in checks:
-            ok = "pass" if c.get("passed") else "FAIL"
+            ok = "pass" if c.get("passed") else ("open" if c.get("status") == "undetermined" else "FAIL")
+            measured = fmt_number(c["measured"])
+            if c.get("interval"):
+                lo, hi = c["interval"]
+                measured += f" [{fmt_number(lo)}, {fmt_number(hi)}]"
             rows.append(
                 [
                     nodes.literal("", c["name"]),
-                    fmt_number(c["measured"]),
+                    measured,
                     f"{c['op']} {fmt_number(c['threshold'])}",
                     _para(nodes.inline(ok, ok, classes=[f"check-{ok.lower()}"])),
                     c.get("reason", ""),

@@ -1,4 +1,4 @@
-"""constructions.newton: k Newton steps in k + 8 layers, compared with an independent numpy Newton–Schulz."""
+"""constructions.newton: k Newton steps in k + 3 layers, compared with an independent numpy Newton–Schulz."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from constructions.newton import (
     forward,
     newton_step_block,
     run_newton_construction,
+    working_layers,
 )
 from empirical.cli import main
 from theory.prompts import PromptBatch
@@ -47,7 +48,7 @@ def test_fu23_construction_matches_numpy_newton(d, n, cond, k, gen):
     p = _prompt(d, n, cond, gen)
     tr = run_newton_construction(p, k)
     alpha = tr.model.alpha
-    assert tr.model.num_layers == k + 8
+    assert tr.model.num_layers == k + 3
     X, y, xq = p.X.numpy(), p.y.numpy(), p.xq.numpy()
     for b in range(p.batch_size):
         ref = _numpy_newton(X[b], y[b], k, alpha)
@@ -84,20 +85,19 @@ def test_fu23_newton_step_block_is_one_relu_head_pair_and_a_doubling_mlp(gen):
     assert torch.equal(apply_block(h, Block("mlp only", (), blk.mlp), literal=True)[..., L.u], 2 * h[..., L.u])
 
 
-def test_fu23_construction_layer_counts(gen):
+def test_fu23_construction_layer_counts_and_no_zero_weight_layer(gen):
     p = _prompt(4, 8, 1.0, gen, batch=2)
     for k in (0, 1, 3):
-        assert run_newton_construction(p, k, budget="paper").model.num_layers == k + SETUP_LAYERS["paper"] == k + 8
-        assert run_newton_construction(p, k, budget="minimal").model.num_layers == k + 3
-    tr = run_newton_construction(p, 3)
-    # pads are exact identities
-    assert torch.equal(tr.resid[-1], tr.resid[-6])
+        tr = run_newton_construction(p, k)
+        assert tr.model.num_layers == k + SETUP_LAYERS == k + 3 == working_layers(tr.model)
+        for ell in range(1, tr.model.num_layers + 1):  # every layer changes the stream
+            assert not torch.equal(tr.resid[ell], tr.resid[ell - 1]), tr.model.blocks[ell - 1].name
 
 
 def test_fu23_construction_converges_to_min_norm_solution_when_n_lt_d(gen):
     # k = 20: converged on range(S) (κ small), while round-off in null(S) has grown only by 2^20 (≈ 1e-10)
     p = _prompt(6, 3, 1.0, gen, batch=3)
-    tr = run_newton_construction(p, 20, budget="minimal")
+    tr = run_newton_construction(p, 20)
     w = np.stack([np.linalg.pinv(x) @ yy for x, yy in zip(p.X.numpy(), p.y.numpy(), strict=True)])
     np.testing.assert_allclose(tr.estimates[-1].numpy(), w, rtol=1e-6, atol=1e-8)
 
@@ -115,9 +115,9 @@ def test_fu23_construction_property(d, n, k, seed):
 
 def test_fu23_construction_error_lists_all_violations():
     with pytest.raises(ValueError) as e:
-        build_newton(0, -1, alpha=-1.0, norm_bound=float("nan"), budget="huge")
+        build_newton(0, -1, alpha=-1.0, norm_bound=float("nan"))
     msg = str(e.value)
-    for arg in ("d:", "k:", "alpha:", "norm_bound:", "budget:"):
+    for arg in ("d:", "k:", "alpha:", "norm_bound:"):
         assert arg in msg
 
 
@@ -137,12 +137,14 @@ def test_fu23_construction_error_zero_prompt():
 
 
 def test_fu23_cli_construct_newton(capsys):
-    args = ["construct", "newton", "--d", "5", "--n", "12", "--layers", "11", "--cond", "100", "--batch", "4"]
+    args = ["construct", "newton", "--d", "5", "--n", "12", "--layers", "6", "--cond", "100", "--batch", "4"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "k = 3 Newton steps in 11 layers" in out and "within" in out
+    assert "k = 3 Newton steps in 6 layers" in out and "within" in out
 
 
 def test_fu23_cli_construct_newton_error(capsys):
-    assert main(["construct", "newton", "--d", "5", "--n", "12", "--layers", "8"]) == 2
+    assert main(["construct", "newton", "--d", "5", "--n", "12", "--layers", "3"]) == 2
     assert "--layers" in capsys.readouterr().err
+    assert main(["construct", "newton", "--d", "5", "--n", "12", "--layers", "6", "--option", "budget=paper"]) == 2
+    assert "unknown key" in capsys.readouterr().err  # the zero-weight padding (and its option) is gone

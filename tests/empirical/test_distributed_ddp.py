@@ -160,7 +160,8 @@ def test_family_options_error():
         fam.parse_options({"d": "four"})
 
 
-def test_main_error(tmp_path, monkeypatch):
+def test_main_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WORLD_SIZE", "3")
-    with pytest.raises(SystemExit, match="divisible"):
-        main([*_args(), "--out", str(tmp_path)])
+    assert main([*_args(), "--out", str(tmp_path)]) == 2  # a usage error: one line naming the argument
+    err = capsys.readouterr().err.strip()
+    assert "--batch-size" in err and "divisible" in err and len(err.splitlines()) == 1

@@ -18,18 +18,24 @@ from torch import Tensor
 
 from theory.algorithms.trajectory import Trajectory
 from theory.prompts import PromptBatch
-from theory.validation import check_finite, check_positive_int, check_square
+from theory.validation import check_finite, check_ndim, check_positive_int, check_prompt, check_square
 
 __all__ = ["least_squares_gradient", "preconditioned_gd", "gd", "gd_best_step", "empirical_covariance"]
 
 
 def empirical_covariance(X: Tensor) -> Tensor:
     """Ŝ = XᵀX/n: X (B, n, d) -> (B, d, d)."""
+    check_ndim("X", X, 3, "(B, n, d)")
     return X.transpose(1, 2) @ X / X.shape[1]
 
 
 def least_squares_gradient(X: Tensor, y: Tensor, w: Tensor) -> Tensor:
     """∇R(w) = (1/n) Xᵀ(Xw − y): X (B, n, d), y (B, n), w (B, d) -> (B, d)."""
+    check_ndim("X", X, 3, "(B, n, d)")
+    if y.shape != X.shape[:2]:
+        raise ValueError(f"y: expected shape (B, n) = {tuple(X.shape[:2])}, got {tuple(y.shape)}")
+    if w.shape != (X.shape[0], X.shape[2]):
+        raise ValueError(f"w: expected shape (B, d) = {(X.shape[0], X.shape[2])}, got {tuple(w.shape)}")
     r = (X @ w.unsqueeze(-1)).squeeze(-1) - y
     return (X.transpose(1, 2) @ r.unsqueeze(-1)).squeeze(-1) / X.shape[1]
 
@@ -61,6 +67,7 @@ def preconditioned_gd(prompt: PromptBatch, A_seq: Sequence[Tensor] | Tensor) -> 
     Returns:
         Trajectory with iterates (L+1, B, d).
     """
+    check_prompt("prompt", prompt)
     X = prompt.X.to(torch.float64)
     y = prompt.y.to(torch.float64)
     B, _, d = X.shape
@@ -80,6 +87,7 @@ def gd(prompt: PromptBatch, steps: int, step_size: float | Tensor, *, check_stab
         ValueError: when ``check_stable`` and η ≥ 2/λ_max(XᵀX/n) for some prompt (GD would diverge).
     """
     check_positive_int("steps", steps, minimum=0)
+    check_prompt("prompt", prompt)
     X = prompt.X.to(torch.float64)
     B, _, d = X.shape
     eta = torch.as_tensor(step_size, dtype=torch.float64).reshape(-1)
@@ -106,8 +114,12 @@ def gd_best_step(X: Tensor) -> Tensor:
     λ_min⁺ is the smallest nonzero eigenvalue (relative cut 1e-12), so n < d is covered: GD from 0 stays in
     the row space of X, where that eigenvalue governs the rate (contraction (κ−1)/(κ+1) per step).
     """
+    check_ndim("X", X, 3, "(B, n, d)")
+    check_finite("X", X)
     lam = torch.linalg.eigvalsh(empirical_covariance(X.to(torch.float64)))
     lmax = lam[:, -1]
+    if bool((lmax <= 0).any()):  # else 2/(0 + inf) = 0: a silent zero step
+        raise ValueError("X: a prompt has X = 0 (XᵀX/n has no positive eigenvalue, so no step size is defined)")
     pos = torch.where(lam > 1e-12 * lmax.unsqueeze(-1), lam, torch.full_like(lam, float("inf")))
     lmin = pos.min(dim=-1).values
     return 2.0 / (lmax + lmin)

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from theory.algorithms.trajectory import Trajectory
 from theory.prompts import PromptBatch
-from theory.validation import check_finite, check_positive_int, check_square
+from theory.validation import check_finite, check_positive_int, check_prompt, check_psd, check_square
 
 __all__ = ["newton_schulz", "newton_schulz_default_alpha", "newton_solution_path", "BOUNDARY_RTOL"]
 
@@ -26,6 +26,8 @@ BOUNDARY_RTOL = 1e-9
 
 def newton_schulz_default_alpha(S: Tensor) -> Tensor:
     """Safe initial scale α = 1/λ_max(S)² (half the boundary 2/λ_max²): S (B, d, d) -> (B,)."""
+    check_square("S", S)
+    check_finite("S", S)
     lmax = torch.linalg.eigvalsh(S.to(torch.float64))[..., -1]
     if bool((lmax <= 0).any()):
         raise ValueError("S: has a zero largest eigenvalue (all-zero X); Newton–Schulz is undefined")
@@ -47,7 +49,8 @@ def newton_schulz(
         M: (k+1, B, d, d), M[0] = αS.
 
     Raises:
-        ValueError: α ≤ 0, or α·λ_max(S)² ≥ 2(1 − BOUNDARY_RTOL) (no convergence).
+        ValueError: S not (B, d, d) symmetric PSD (an indefinite S has eigenvalues the α check below cannot see),
+            α ≤ 0, or α·λ_max(S)² ≥ 2(1 − BOUNDARY_RTOL) (no convergence).
     """
     check_square("S", S)
     check_finite("S", S)
@@ -55,6 +58,7 @@ def newton_schulz(
     S = S.to(torch.float64)
     if S.ndim != 3:
         raise ValueError(f"S: expected shape (B, d, d), got {tuple(S.shape)}")
+    check_psd("S", S)
     B = S.shape[0]
     a = newton_schulz_default_alpha(S) if alpha is None else torch.as_tensor(alpha, dtype=torch.float64)
     a = a.reshape(-1)
@@ -81,6 +85,7 @@ def newton_solution_path(
     prompt: PromptBatch, steps: int, alpha: float | Tensor | None = None, *, allow_unstable: bool = False
 ) -> Trajectory:
     """Newton estimates ŵ_k = M_k Xᵀy for k = 0..steps: Trajectory with iterates (k+1, B, d)."""
+    check_prompt("prompt", prompt)
     X = prompt.X.to(torch.float64)
     y = prompt.y.to(torch.float64)
     S = X.transpose(1, 2) @ X

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from theory.algorithms.trajectory import Trajectory
-from theory.validation import check_finite, check_positive_int, check_square
+from theory.validation import check_finite, check_nonzero_rows, check_positive_int, check_square
 
 __all__ = ["power_method", "deflate", "top_k_eig", "rayleigh_quotient"]
 
@@ -32,8 +32,19 @@ def _check_sym(name: str, S: Tensor) -> Tensor:
     return S
 
 
+def _check_vectors(name: str, v: Tensor, S: Tensor) -> None:
+    """v (B, d) matching S (B, d, d), finite, no zero vector."""
+    if not isinstance(v, Tensor) or v.shape != S.shape[:-1]:
+        raise ValueError(f"{name}: expected shape (B, d) = {tuple(S.shape[:-1])}, got "
+                         f"{tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__}")
+    check_finite(name, v)
+    check_nonzero_rows(name, v)
+
+
 def rayleigh_quotient(S: Tensor, v: Tensor) -> Tensor:
     """vᵀSv / vᵀv: S (B, d, d), v (B, d) -> (B,)."""
+    check_square("S", S)
+    _check_vectors("v", v, S)
     Sv = (S @ v.unsqueeze(-1)).squeeze(-1)
     return (v * Sv).sum(-1) / (v * v).sum(-1)
 
@@ -70,6 +81,11 @@ def power_method(S: Tensor, v0: Tensor, steps: int) -> Trajectory:
 
 def deflate(S: Tensor, v: Tensor, mode: Deflation = "projection") -> Tensor:
     """Remove unit direction v: (B, d, d), (B, d) -> (B, d, d)."""
+    if mode not in ("projection", "hotelling"):
+        raise ValueError(f"mode: expected 'projection' or 'hotelling', got {mode!r}")
+    check_square("S", S)
+    check_finite("S", S)
+    _check_vectors("v", v, S)
     v = v / torch.linalg.vector_norm(v, dim=-1, keepdim=True)
     if mode == "projection":
         P = torch.eye(S.shape[-1], dtype=S.dtype) - v.unsqueeze(-1) * v.unsqueeze(-2)
@@ -92,11 +108,16 @@ def top_k_eig(
         eigenvalues (B, k) (Rayleigh quotients), eigenvectors (B, k, d), per-eigenvector trajectories.
     """
     S = _check_sym("S", S)
+    if mode not in ("projection", "hotelling"):
+        raise ValueError(f"mode: expected 'projection' or 'hotelling', got {mode!r}")
+    check_positive_int("steps", steps, minimum=0)
     if seeds.ndim != 3 or seeds.shape[0] != S.shape[0] or seeds.shape[2] != S.shape[1]:
         raise ValueError(f"seeds: expected shape (B, k, d) with B, d = {tuple(S.shape[:2])}, got {tuple(seeds.shape)}")
     k = seeds.shape[1]
-    if k > S.shape[-1]:
-        raise ValueError(f"seeds: k = {k} exceeds d = {S.shape[-1]}")
+    if not 1 <= k <= S.shape[-1]:
+        raise ValueError(f"seeds: need 1 <= k <= d = {S.shape[-1]} seeds per prompt, got k = {k}")
+    check_finite("seeds", seeds)
+    check_nonzero_rows("seeds", seeds)
     vals, vecs, trajs = [], [], []
     cur = S
     for i in range(k):

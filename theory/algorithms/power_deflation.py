@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from theory.validation import check_finite, check_positive_int
+from theory.validation import check_finite, check_positive_int, check_symmetric
 
 __all__ = ["PowerDeflationRun", "power_deflation", "right_deflate"]
 
@@ -75,14 +75,16 @@ def power_deflation(S: Tensor, seeds: Tensor, steps: int, normaliser: Normaliser
     """
     if S.ndim != 3 or S.shape[-1] != S.shape[-2]:
         raise ValueError(f"S: expected shape (B, d, d), got {tuple(S.shape)}")
-    check_finite("S", S)
+    check_symmetric("S", S)  # the deflation identities (module docstring) hold for symmetric Σ̂ only
     if seeds.ndim != 3 or seeds.shape[0] != S.shape[0] or seeds.shape[2] != S.shape[1]:
         raise ValueError(f"seeds: expected shape (B, k, d) with B, d = {tuple(S.shape[:2])}, got {tuple(seeds.shape)}")
     check_finite("seeds", seeds)
     check_positive_int("steps", steps)
+    if normaliser is not None and not callable(normaliser):
+        raise ValueError(f"normaliser: expected a callable s -> c or None, got {type(normaliser).__name__}")
     k = seeds.shape[1]
-    if k > S.shape[-1]:
-        raise ValueError(f"seeds: k = {k} exceeds d = {S.shape[-1]}")
+    if not 1 <= k <= S.shape[-1]:
+        raise ValueError(f"seeds: need 1 <= k <= d = {S.shape[-1]} seeds per prompt, got k = {k}")
     nrm = torch.linalg.vector_norm(seeds, dim=-1, keepdim=True)
     if bool((nrm == 0).any()):
         raise ValueError("seeds: contains a zero seed vector")
