@@ -79,13 +79,17 @@ def plot_best_match(layers: Sequence[int], series: dict[str, Sequence[float]], p
     return save_figure(fig, path)
 
 
-def plot_construction_deviation(rows: dict[str, Sequence[float]], tol: float, path: Path) -> str:
-    """Per-layer relative deviation of the constructed read-out from the Newton iterates, one line per setting."""
+def plot_construction_deviation(rows: dict[str, Sequence[float]], tol: float, path: Path, first_layer: int = 2,
+                                xlabel: str = "layer (2 = newton_init)") -> str:
+    """Per-layer relative deviation of a construction from the Newton iterates, one line per setting; the first
+    value is layer ``first_layer``. Non-finite deviations (an overflowed run) are drawn at 1e300."""
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for name, v in rows.items():
-        ax.semilogy(np.arange(2, 2 + len(v)), np.maximum(np.asarray(v, float), 1e-18), "o-", ms=3, label=name)
+        a = np.asarray(v, float)
+        a = np.where(np.isfinite(a), np.clip(a, 1e-18, 1e300), 1e300)
+        ax.semilogy(np.arange(first_layer, first_layer + len(a)), a, "o-", ms=3, label=name)
     ax.axhline(tol, color="r", ls="--", lw=1, label=f"tolerance {tol:g}")
-    ax.set_xlabel("layer (2 = newton_init)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("max relative deviation")
     ax.legend(fontsize=7)
     return save_figure(fig, path)

@@ -88,7 +88,7 @@ def test_bench_he25_power_method(timed, impl, d, N, k, tau):
     assert out.numel() == PM_BATCH * k  # one eigenvalue estimate per prompt and eigenvector
 
 
-#: (d, n, k): k Newton steps in k + 8 layers (fu23)
+#: (d, n, k): k Newton steps in k + 3 layers (fu23, the suite's compact construction)
 NEWTON_SIZES = [(5, 10, 3), (5, 20, 3), (10, 20, 5)]
 
 
@@ -100,7 +100,7 @@ def test_bench_fu23_newton(timed, impl, d, n, k):
 
     prompt = _prompt(d, n, seed=d * 1000 + n + k)
     alpha, bound = nt.default_scale(prompt)  # one α for both: fixed weights, as a trained model would have
-    if impl == "constructed":  # the forward pass of prebuilt weights: embedding, k + 8 layers, per-layer read-out
+    if impl == "constructed":  # the forward pass of prebuilt weights: embedding, k + 3 layers, per-layer read-out
         model = nt.build_newton(d, k, alpha, bound)
         fn = lambda: nt.read_estimates(model, nt.layer_states(model, nt.embed(prompt, model.layout)))
     else:
@@ -115,7 +115,7 @@ def test_bench_fu23_newton(timed, impl, d, n, k):
         d=d,
         n=n,
         k=k,
-        layers=k + 8,
+        layers=k + 3,
         batch=B,
     )
     assert out.shape[-2:] == (B, d)
