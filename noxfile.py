@@ -83,14 +83,27 @@ def reproduce(session: nox.Session) -> None:
     verdict table, not treated as a failed session.
     """
     _install(session, "data")
-    session.run("icl-verify", "run", "--profile", "quick", "--out", "results/quick", "--no-fail", *session.posargs)
+    session.run("icl-verify", "run", *_profile_and_out(session.posargs), "--no-fail")
+
+
+def _profile_and_out(posargs: list[str]) -> list[str]:
+    """``posargs`` with ``--profile quick`` and ``--out results/<profile>`` added unless given: a user's
+    ``-- --profile full`` then writes into results/full, never over the quick results."""
+    args = list(posargs)
+    given = {a.split("=", 1)[0] for a in args}
+    profile = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--profile"), None)
+    profile = profile or next((a.split("=", 1)[1] for a in args if a.startswith("--profile=")), "quick")
+    if "--profile" not in given:
+        args += ["--profile", profile]
+    if "--out" not in given:
+        args += ["--out", f"results/{profile}"]
+    return args
 
 
 def _paper_session(paper: str):
     def run_paper(session: nox.Session) -> None:
         _install(session, "data")
-        session.run("icl-verify", "run", paper, "--profile", "quick", "--out", "results/quick", "--no-fail",
-                    "--retrain", *session.posargs)
+        session.run("icl-verify", "run", paper, *_profile_and_out(session.posargs), "--no-fail", "--retrain")
 
     run_paper.__doc__ = (f"Retrain and re-verify the {paper} claims (quick profile unless ``-- --profile full``); "
                          "models go to results/quick/checkpoints/, the shipped ones are untouched.")
@@ -99,6 +112,14 @@ def _paper_session(paper: str):
 
 for _paper in PAPERS:
     nox.session(name=_paper)(_paper_session(_paper))
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """The full profile on one CUDA device within a budget (``-- --budget-s 480``), most informative claims
+    first, into results/full with a timing table (gpu_timing.md); one clear line and exit 1 without CUDA."""
+    _install(session, "data")
+    session.run("python", "-m", "empirical.gpu_session", *session.posargs)
 
 
 @nox.session
