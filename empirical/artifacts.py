@@ -336,9 +336,29 @@ def summary_markdown(results: dict[str, dict[str, Any]], scan: ResultScan | None
         v = r["verdict"].split(":")[0]
         counts[v] = counts.get(v, 0) + 1
     lines += ["", "Totals: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())), ""]
+    lines += _cost_lines(results)
     if scan is not None:
         lines += _scan_notes(scan)
     return "\n".join(lines)
+
+
+def _cost_lines(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Wall time per paper and the peak resident memory of the processes that ran the claims."""
+    per_paper: dict[str, float] = {}
+    peaks = []
+    for cid, r in results.items():
+        wall = r.get("wall_time_s")
+        if isinstance(wall, int | float):
+            per_paper[cid.split(".")[0]] = per_paper.get(cid.split(".")[0], 0.0) + float(wall)
+        if isinstance(r.get("peak_rss_mb"), int | float):
+            peaks.append(float(r["peak_rss_mb"]))
+    if not per_paper:
+        return []
+    out = ["Wall time per paper: " + ", ".join(f"{p} {_seconds(s)} s" for p, s in sorted(per_paper.items()))
+           + f" (total {_seconds(sum(per_paper.values()))} s)."]
+    if peaks:
+        out.append(f"Peak resident memory of the runs: {max(peaks):.0f} MiB.")
+    return out + [""]
 
 
 def controls_summary(result: dict[str, Any]) -> str:

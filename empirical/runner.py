@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 from datetime import UTC, datetime
@@ -21,6 +22,16 @@ from empirical.artifacts import (
 from empirical.claims.core import Claim, RunContext, SkipClaim, verdict_of
 
 __all__ = ["run_claim", "run_claims"]
+
+
+def _peak_rss_mb() -> float | None:
+    """The process's peak resident memory so far in MiB (Linux reports KiB, macOS bytes); None elsewhere."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def run_claim(claim: Claim, *, profile: str, device: torch.device, seed: int, out_dir: Path,
@@ -61,6 +72,7 @@ def run_claim(claim: Claim, *, profile: str, device: torch.device, seed: int, ou
         payload.update(verdict="error", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(),
                        checks=[], controls=[], measured={}, tolerances={}, figures=[], notes=[])
     payload["wall_time_s"] = time.perf_counter() - t0
+    payload["peak_rss_mb"] = _peak_rss_mb()
     payload["versions"] = package_versions()
     payload["git_sha"] = git_sha()
     # the recorded end time decides which of two files with the same claim id the summary uses (a copied
