@@ -36,6 +36,8 @@ __all__ = [
     "trim",
     "compare",
     "targets",
+    "ratio_of",
+    "confirm",
     "main",
 ]
 
@@ -59,12 +61,12 @@ NUMERICS_ATOL = 1
 @dataclass(frozen=True)
 class Finding:
     name: str
-    kind: str  # "regression" | "numerics" | "missing" | "new" | "improved"
+    kind: str  # "regression" | "unconfirmed" | "numerics" | "missing" | "new" | "improved"
     baseline: Any
     current: Any
 
     @property
-    def fails(self) -> bool:
+    def fails(self) -> bool:  # "unconfirmed": a regression that a rerun of the benchmark did not reproduce
         return self.kind in ("regression", "numerics")
 
     def line(self) -> str:
@@ -82,6 +84,7 @@ def trim(bench_json: dict[str, Any], threshold: float = DEFAULT_THRESHOLD) -> di
         info = b.get("extra_info", {})
         out[b["fullname"]] = {
             "group": b.get("group"),
+            "ratio_paired": info.get("ratio_paired"),
             "ratio_min": info.get("ratio_min"),
             "ratio_median": info.get("ratio_median"),
             "min_s": b["stats"]["min"],
@@ -90,7 +93,8 @@ def trim(bench_json: dict[str, Any], threshold: float = DEFAULT_THRESHOLD) -> di
             "info": {
                 k: v
                 for k, v in info.items()
-                if k not in ("numerics", "ratio_min", "ratio_median", "reference_min_s", "reference_median_s")
+                if k not in ("numerics", "ratio_min", "ratio_median", "reference_min_s", "reference_median_s",
+                             "ratio_paired")
             },
         }
     mi = bench_json.get("machine_info", {})
@@ -124,8 +128,8 @@ def compare(
 ) -> list[Finding]:
     """Findings of ``current`` (a :func:`trim` record) against ``baseline``; those with ``fails`` fail.
 
-    A ratio regression is ``current.ratio_min > baseline.ratio_min · (1 + threshold)``; a numerics finding
-    is any difference in the deterministic outputs beyond :data:`NUMERICS_ATOL`.
+    A ratio regression is ``current > baseline · (1 + threshold)`` for the paired ratio (:func:`ratio_of`);
+    a numerics finding is any difference in the deterministic outputs beyond :data:`NUMERICS_ATOL`.
     """
     if baseline.get("schema") != SCHEMA:
         raise ValueError(f"baseline: expected schema {SCHEMA!r}, got {baseline.get('schema')!r}")
@@ -139,7 +143,7 @@ def compare(
         if c is None:
             found.append(Finding(name, "missing", b.get("ratio_min"), None))
             continue
-        rb, rc = b.get("ratio_min"), c.get("ratio_min")
+        rb, rc = ratio_of(b, c), ratio_of(c, b)
         if rb is not None and rc is not None:
             if rc > rb * (1 + thr):
                 found.append(Finding(name, "regression", rb, rc))
@@ -147,20 +151,59 @@ def compare(
                 found.append(Finding(name, "improved", rb, rc))
         if b.get("numerics") and not _numerics_equal(b["numerics"], c.get("numerics", {})):
             found.append(Finding(name, "numerics", b["numerics"], c.get("numerics")))
-    found += [Finding(n, "new", None, c.get("ratio_min")) for n, c in cur.items() if n not in base]
+    found += [Finding(n, "new", None, c.get("ratio_paired", c.get("ratio_min"))) for n, c in cur.items()
+              if n not in base]
     return found
+
+
+def ratio_of(record: dict[str, Any], other: dict[str, Any]) -> float | None:
+    """The compared ratio of ``record``: the paired one when both records have it (the robust statistic),
+    else ``ratio_min`` (older baselines), so the two sides are always the same statistic."""
+    if record.get("ratio_paired") is not None and other.get("ratio_paired") is not None:
+        return record["ratio_paired"]
+    return record.get("ratio_min")
+
+
+def confirm(findings: list[Finding], rerun, threshold: float, baseline: dict[str, Any]) -> list[Finding]:
+    """Rerun every flagged ratio regression once (``rerun(names) -> trim record``); one that no longer
+    regresses becomes ``unconfirmed`` (reported, not failing): load that came and went, not the code."""
+    flagged = [f.name for f in findings if f.kind == "regression"]
+    if not flagged:
+        return findings
+    again = compare(rerun(flagged), {**baseline, "benchmarks": {n: baseline["benchmarks"][n] for n in flagged}},
+                    threshold)
+    # a benchmark the rerun did not time (it failed, or was not found) stays a regression: nothing cleared it
+    still = {f.name for f in again if f.kind in ("regression", "missing")}
+    return [f if f.kind != "regression" or f.name in still else Finding(f.name, "unconfirmed", f.baseline, f.current)
+            for f in findings]
+
+
+def _rerun_with_pytest(names: list[str]) -> dict[str, Any]:
+    """Time just ``names`` again in a fresh pytest process; their trimmed record."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rerun.json"
+        subprocess.run([sys.executable, "-m", "pytest", *names, "-m", "benchmark", "--benchmark-only", "-q",
+                        "-p", "no:cacheprovider", f"--benchmark-json={out}"], check=False)
+        return trim(json.loads(out.read_text())) if out.exists() else {"benchmarks": {}}
 
 
 def targets(current: dict[str, Any]) -> list[dict[str, Any]]:
     """Target ratios per group: constructed/bare (target ≤ 2) and ours/garg_style loop (target ≤ 1).
 
-    Uses the min times of the pair in the same group (same run, same machine).
+    From the numbers the regression check compares: the pair's paired ratios to their (same) reference
+    operation when both have one, so load that hit one benchmark's rounds cancels as it does in the check;
+    else the min times of the pair (same run, same machine).
     """
     groups: dict[str, dict[str, float]] = {}
     for b in current["benchmarks"].values():
         impl = b["info"].get("impl")
         if impl is not None and b.get("group"):
-            groups.setdefault(b["group"], {})[impl] = b["min_s"]
+            groups.setdefault(b["group"], {})[impl] = b
+    groups = {g: {i: ratio_of(b, next(iter(v.values()))) if all(x.get("ratio_paired") for x in v.values())
+                  else b["min_s"] for i, b in v.items()} for g, v in groups.items()}
     rows = []
     for g, t in sorted(groups.items()):
         if "constructed" in t and "bare" in t:
@@ -189,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--threshold", type=float, default=None, help=f"allowed ratio increase (default {DEFAULT_THRESHOLD})"
     )
+    p.add_argument("--no-confirm", action="store_true",
+                   help="fail on a flagged regression without rerunning that benchmark first")
     args = p.parse_args(argv)
     try:
         current = _load_current(args.current)
@@ -219,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     findings = compare(current, old, args.threshold)
+    if not args.no_confirm:
+        findings = confirm(findings, _rerun_with_pytest, args.threshold, old)
     for f in findings:
         print(f.line())
     bad = [f for f in findings if f.fails]

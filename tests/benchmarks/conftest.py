@@ -22,9 +22,14 @@ from typing import Any
 import pytest
 import torch
 
+from empirical.bench_timing import paired_ratios, paired_summary
+
 #: Each reference repeat lasts at least this long (seconds) so timer resolution does not matter.
 _MIN_REPEAT_S = 0.005
 _REPEATS = 15
+#: Rounds of paired timing per benchmark: the median of 7 per-round ratios ignores up to 3 rounds hit by a
+#: burst of load on one side only.
+PAIRED_ROUNDS = 7
 
 
 def pytest_collection_modifyitems(config, items):
@@ -68,10 +73,10 @@ def full_timing(config: pytest.Config) -> bool:
 def timed(benchmark, request):
     """``timed(fn, reference=..., group=..., **info)``: benchmark ``fn``, record its ratio to ``reference``.
 
-    ``extra_info`` gets ``reference_min_s``, ``reference_median_s``, ``ratio_min`` (min time / reference min;
-    the robust one on a loaded machine, the one compared with the baseline) and ``ratio_median``. The
-    reference is timed before and after ``fn`` and the faster of the two kept, so a burst of load during one
-    of them does not inflate the ratio.
+    ``extra_info`` gets ``ratio_paired`` (the median over rounds of ``fn``'s time over the reference's, the two
+    timed back to back in each round: :mod:`empirical.bench_timing`; the statistic compared with the
+    baseline), its quartiles, and for information ``reference_min_s``, ``reference_median_s``, ``ratio_min``
+    (min time / reference min, the reference timed before and after ``fn``) and ``ratio_median``.
     """
 
     def run(fn: Callable[[], Any], *, reference: Callable[[], Any], group: str, **info: Any) -> Any:
@@ -91,6 +96,7 @@ def timed(benchmark, request):
             reference_median_s=ref["median"],
             ratio_min=st.min / ref["min"],
             ratio_median=st.median / ref["median"],
+            **paired_summary(paired_ratios(fn, reference, rounds=PAIRED_ROUNDS, min_s=_MIN_REPEAT_S)),
         )
         return out
 

@@ -90,8 +90,36 @@ def test_cli_check_and_update(tmp_path, capsys):
     assert main(["update", str(cur), "--baseline", str(base)]) == 0
     assert main(["check", str(cur), "--baseline", str(base)]) == 0
     cur.write_text(json.dumps(_json(_bench("a", 1.0, 25.0))))  # +150 %: beyond the default 100 %
-    assert main(["check", str(cur), "--baseline", str(base)]) == 1
+    assert main(["check", str(cur), "--baseline", str(base), "--no-confirm"]) == 1
     assert "regression" in capsys.readouterr().out
+    # with confirmation, a benchmark the rerun cannot time ("a" is no pytest node) stays a regression
+    assert main(["check", str(cur), "--baseline", str(base)]) == 1
+
+
+def _paired(name: str, ratio: float) -> dict:
+    return {"group": "g", "ratio_paired": ratio, "ratio_min": ratio, "min_s": 1.0, "median_s": 1.0,
+            "numerics": {}, "info": {}}
+
+
+def test_paired_ratio_is_compared_when_both_sides_have_it():
+    base = {"schema": SCHEMA, "threshold": 1.0, "benchmarks": {"a": _paired("a", 10.0)}}
+    cur = {"benchmarks": {"a": {**_paired("a", 15.0), "ratio_min": 99.0}}}  # min hit by load, paired not
+    assert [f.kind for f in compare(cur, base)] == []
+    old_base = {**base, "benchmarks": {"a": {**_paired("a", 10.0), "ratio_paired": None}}}
+    assert [f.kind for f in compare(cur, old_base)] == ["regression"]  # an old baseline: ratio_min vs ratio_min
+
+
+def test_confirmation_clears_load_and_keeps_real_regressions():
+    from empirical.bench_compare import confirm
+
+    base = {"schema": SCHEMA, "threshold": 1.0, "benchmarks": {"a": _paired("a", 10.0), "b": _paired("b", 10.0)}}
+    cur = {"benchmarks": {"a": _paired("a", 30.0), "b": _paired("b", 30.0)}}
+    findings = compare(cur, base)
+    assert sorted(f.name for f in findings if f.fails) == ["a", "b"]
+    rerun = lambda names: {"benchmarks": {"a": _paired("a", 11.0), "b": _paired("b", 31.0)}}  # a was load
+    after = {f.name: f for f in confirm(findings, rerun, 1.0, base)}
+    assert after["a"].kind == "unconfirmed" and not after["a"].fails
+    assert after["b"].kind == "regression" and after["b"].fails
 
 
 def test_committed_baseline_is_valid():
