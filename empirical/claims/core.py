@@ -8,8 +8,9 @@ numbers and figures. The verdict is derived, never set by hand (:func:`verdict_o
 * ``verified`` — every check passed, and every control behaved (positive passed, negative failed);
 * ``not reproduced`` — a check failed while every control behaved (the numbers are still reported);
 * ``inconclusive: <reason>`` — the experiment cannot tell the claim from its alternative: a control
-  misbehaved (a positive control failed or a negative control passed), or a check's confidence interval
-  straddles its threshold while no check failed outright;
+  misbehaved (a positive control failed or a negative control passed), a precondition check did not pass
+  (the experiment cannot speak, e.g. a model at chance), or a check's confidence interval straddles its
+  threshold while no check failed outright;
 * ``skipped: <reason>`` — the runner raised :class:`SkipClaim` (e.g. needs CUDA at full scale);
 * ``error`` — the runner raised (recorded by the runner module, not here).
 
@@ -71,6 +72,10 @@ class Check:
     ``interval``: a confidence interval (low, high) of the measured quantity, with its method in ``reason``.
     Then the check passes only when the whole interval satisfies ``<op> threshold``, fails when no point of
     it does, and is undetermined when it straddles the threshold. A NaN measurement or bound never passes.
+
+    ``precondition``: the check says whether the experiment can speak at all (e.g. "the d = 10 model is above
+    chance"), not whether the claim holds. When it does not pass, the verdict is ``inconclusive`` naming it,
+    never ``not reproduced``: a model at chance is a negative control, not evidence against the claim.
     """
 
     name: str
@@ -79,6 +84,7 @@ class Check:
     threshold: float
     reason: str
     interval: tuple[float, float] | None = None
+    precondition: bool = False
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
@@ -118,6 +124,8 @@ class Check:
         }
         if self.interval is not None:
             out["interval"] = list(self.interval)
+        if self.precondition:
+            out["precondition"] = True
         return out
 
 
@@ -198,6 +206,11 @@ def verdict_of(checks: Iterable[Check], controls: Iterable[Control] = ()) -> str
         what = "failed its checks" if c.role == "positive" else "passed the checks"
         return f"inconclusive: {c.role} control {c.name} {what}, so this experiment cannot tell the claim " \
                "from its alternative"
+    unmet = [c for c in checks if c.precondition and c.status != "pass"]
+    if unmet:
+        c = unmet[0]
+        return (f"inconclusive: precondition {c.name} not met ({_fmt(c.measured)} {c.op} {_fmt(c.threshold)} "
+                "does not hold), so this experiment cannot speak to the claim")
     if any(c.status == "fail" for c in checks):
         return "not reproduced"
     open_ = [c for c in checks if c.status == "undetermined"]

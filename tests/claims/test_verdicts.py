@@ -79,3 +79,13 @@ def test_control_roles_are_checked():
 def test_json_of_a_control_carries_its_checks_and_behaviour():
     d = _pos(True).as_dict()
     assert d["behaved"] is True and d["checks"][0]["status"] == "pass" and d["role"] == "positive"
+
+
+def test_an_unmet_precondition_makes_the_verdict_inconclusive_not_negative():
+    at_chance = Check("model_above_chance", 0.01, ">", 0.05, "the experiment needs a model that learned",
+                      interval=(-0.001, 0.02), precondition=True)
+    v = verdict_of([_c(-1.0), at_chance])
+    assert v.startswith("inconclusive: precondition model_above_chance not met")
+    ok = Check("model_above_chance", 0.3, ">", 0.05, "", interval=(0.2, 0.4), precondition=True)
+    assert verdict_of([_c(-1.0), ok]) == "not reproduced" and verdict_of([_c(1.0), ok]) == "verified"
+    assert ok.as_dict()["precondition"] is True and "precondition" not in _c(1.0).as_dict()
