@@ -17,6 +17,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from constructions.evaluate import MODES
+
 __all__ = [
     "Violation",
     "raise_violations",
@@ -98,6 +100,8 @@ def config_violations(cfg: ConstructionConfig) -> list[Violation]:
                                        f"represent a covariance beyond), got {cfg.cond!r}"))
     if not _is_real(cfg.max_memory_gb) or not cfg.max_memory_gb > 0:
         out.append(Violation("--max-memory-gb", f"expected a finite number > 0, got {cfg.max_memory_gb!r}"))
+    if cfg.evaluation not in MODES:
+        out.append(Violation("--eval", f"expected {'|'.join(MODES)}, got {cfg.evaluation!r}"))
     opts = cfg.options
     if not isinstance(opts, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in opts.items()):
         out.append(Violation("--option", f"expected a mapping of str keys to str values, got {opts!r}"))
@@ -120,6 +124,8 @@ class ConstructionConfig:
     ``options`` holds construction-specific settings (``--option key=value``), parsed and range-checked by
     :meth:`option_float`, :meth:`option_int` and :meth:`option_choice` (errors name ``--option KEY``).
     ``max_memory_gb`` is the budget the memory estimate is checked against (``--max-memory-gb``).
+    ``evaluation`` is how the weights are run (``--eval``): ``fast`` (through the weights' support) or ``literal``
+    (the definition, dense matrices); :mod:`constructions.evaluate`.
 
     Raises:
         ValueError: listing every out-of-range setting (:func:`config_violations`).
@@ -133,6 +139,7 @@ class ConstructionConfig:
     batch: int = 16
     options: dict[str, str] = field(default_factory=dict)
     max_memory_gb: float = DEFAULT_MAX_MEMORY_GB
+    evaluation: str = "fast"
 
     def __post_init__(self) -> None:
         raise_violations(config_violations(self))
@@ -186,6 +193,8 @@ class ConstructionReport:
         deviations: one row per layer: ``{"layer": i, "block": name, "reference": what it is compared
             with, "max_rel_dev": float, ...}``; rows without a reference carry ``None``.
         tolerance / tolerance_reason: the bound every compared row must meet, and why.
+        structure: the size counted from the built weights (:meth:`constructions.structure.Structure.as_dict`).
+        evaluation: the mode the weights ran in (``fast`` or ``literal``).
     """
 
     name: str
@@ -194,6 +203,8 @@ class ConstructionReport:
     tolerance: float
     tolerance_reason: str
     notes: list[str] = field(default_factory=list)
+    structure: dict[str, Any] = field(default_factory=dict)
+    evaluation: str = "fast"
 
     @property
     def max_deviation(self) -> float:

@@ -53,6 +53,10 @@ Attention types
   the residual additions round.
 * MLPs are linear (the paper's Newton-layer MLP): h ← h + W h.
 
+In the one representation (:mod:`constructions.residual`, tokens as columns): a pair of ReLU heads is a
+``signed_pair`` head (second value +1 as printed, −1 corrected) with ``divide_by=n``, mov/mul/aff are ``offset``
+heads, and the Newton-layer MLP is a ``linear`` MLP with W = W_2W_1 = [[I, 0], [0, 0]].
+
 Layers (each proved in the docstring of the function that builds it)
 --------------------------------------------------------------------
 =====  ==============================  ====================  ==============================================
@@ -98,7 +102,7 @@ largest λ_max (the others are inside).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -114,6 +118,10 @@ from constructions.base import (
     parse_option,
     raise_violations,
 )
+from constructions.evaluate import Mode, Trace, evaluate
+from constructions.residual import MLP, Head, Layer, Layout, Transformer, selector, signed_pair, value_matrix
+from constructions.structure import structure
+from constructions.structure import working_layers as _working_layers
 from theory.algorithms.newton import newton_schulz
 from theory.prompts import PromptBatch
 
@@ -123,16 +131,13 @@ __all__ = [
     "EXTRA_LAYERS",
     "VARIANTS",
     "ALPHA_RULES",
-    "PaperLayout",
+    "paper_layout",
     "x_positions",
     "y_positions",
-    "ReluHead",
-    "OffsetHead",
-    "Layer",
-    "PaperNewtonTransformer",
     "PaperTrace",
     "alpha_for",
-    "signed_pair",
+    "relu_pair",
+    "one_hot",
     "copy_x_to_bottom",
     "add_alpha_S_x",
     "subtract_bottom",
@@ -149,8 +154,6 @@ __all__ = [
     "build_newton_paper",
     "working_layers",
     "embed",
-    "apply_layer",
-    "layer_states",
     "held_estimates",
     "newton_iterates",
     "newton_estimates",
@@ -164,7 +167,6 @@ __all__ = [
 
 Variant = Literal["printed", "corrected"]
 AlphaRule = Literal["official", "paper"]
-Stage = Literal["setup", "newton", "readout"]
 
 #: The theorem's layer budget: 3 set-up layers + k Newton layers + 5 read-out layers = k + 8.
 SETUP_LAYERS = 3
@@ -177,47 +179,11 @@ ALPHA_RULES: tuple[AlphaRule, ...] = ("official", "paper")
 # -- residual stream ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PaperLayout:
-    """Slot offsets of the residual stream for dimension d (D = 5d + 2; see the module docstring)."""
-
-    d: int
-
-    def __post_init__(self) -> None:
-        if isinstance(self.d, bool) or not isinstance(self.d, int) or self.d < 1:
-            raise ValueError(f"d: expected an integer >= 1, got {self.d!r}")
-
-    @property
-    def top(self) -> slice:
-        return slice(0, self.d)
-
-    @property
-    def bot(self) -> slice:
-        return slice(self.d, 2 * self.d)
-
-    @property
-    def aux(self) -> slice:
-        return slice(2 * self.d, 3 * self.d)
-
-    @property
-    def y(self) -> int:
-        return 3 * self.d
-
-    @property
-    def one(self) -> int:
-        return 3 * self.d + 1
-
-    @property
-    def sum(self) -> slice:
-        return slice(3 * self.d + 2, 4 * self.d + 2)
-
-    @property
-    def xq(self) -> slice:
-        return slice(4 * self.d + 2, 5 * self.d + 2)
-
-    @property
-    def width(self) -> int:
-        return 5 * self.d + 2
+def paper_layout(d: int) -> Layout:
+    """The slots of the module docstring for dimension d (D = 5d + 2)."""
+    if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+        raise ValueError(f"d: expected an integer >= 1, got {d!r}")
+    return Layout([("top", d), ("bot", d), ("aux", d), ("y", 1), ("one", 1), ("sum", d), ("xq", d)])
 
 
 def x_positions(n: int) -> Tensor:
@@ -230,124 +196,39 @@ def y_positions(n: int) -> Tensor:
     return torch.arange(1, 2 * n, 2)
 
 
-def _indices(D: int, slot: slice | int) -> list[int]:
-    return list(range(D)[slot]) if isinstance(slot, slice) else [slot]
-
-
-def _reader(D: int, slot: slice | int, scale: float = 1.0) -> Tensor:
-    """(|slot|, D) matrix returning scale·h[slot]."""
-    idx = _indices(D, slot)
-    W = torch.zeros(len(idx), D, dtype=torch.float64)
-    W[range(len(idx)), idx] = scale
-    return W
-
-
-def _writer(D: int, src: slice | int, dst: slice | int, scale: float = 1.0) -> Tensor:
-    """(D, D) matrix writing scale·h[src] into slot dst (zero elsewhere)."""
-    s, t = _indices(D, src), _indices(D, dst)
-    if len(s) != len(t):
-        raise ValueError(f"src/dst: slots of different sizes {len(s)} and {len(t)}")
-    W = torch.zeros(D, D, dtype=torch.float64)
-    W[t, s] = scale
-    return W
-
-
 # -- weights --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ReluHead:
-    """One head of Def. B.1: score σ(⟨W_Q h_t, W_K h_j⟩), value W_V h_j. W_Q, W_K: (r, D); W_V: (D, D)."""
-
-    WQ: Tensor
-    WK: Tensor
-    WV: Tensor
-
-
-@dataclass(frozen=True)
-class OffsetHead:
-    """One-hot offset attention: Δh_t = ⟨W_Q h_t, W_K h_{t−o}⟩ W_V h_{t−o} for t >= o, 0 for t < o.
-
-    W_Q, W_K: (r, D); W_V: (D, D); ``offset`` o >= 0 (o = 0: the token itself, o = 1: the previous token).
-    """
-
-    offset: int
-    WQ: Tensor
-    WK: Tensor
-    WV: Tensor
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One transformer layer: ReLU heads (Def. B.1, normalised by 1/n) or offset heads, then a linear MLP.
-
-    ``mlp``: (D, D) matrix W of h ← h + W h, or None. ``name`` says what the layer computes.
-    """
-
-    name: str
-    stage: Stage
-    relu_heads: tuple[ReluHead, ...] = ()
-    offset_heads: tuple[OffsetHead, ...] = ()
-    mlp: Tensor | None = None
-
-    def weights(self) -> list[Tensor]:
-        """Every weight matrix of the layer."""
-        out = [W for h in self.relu_heads for W in (h.WQ, h.WK, h.WV)]
-        out += [W for h in self.offset_heads for W in (h.WQ, h.WK, h.WV)]
-        return out + ([self.mlp] if self.mlp is not None else [])
-
-    @property
-    def all_zero(self) -> bool:
-        """True when the layer has no nonzero weight (it would be the identity)."""
-        return not any(bool(W.ne(0).any()) for W in self.weights())
-
-
-@dataclass(frozen=True)
-class PaperNewtonTransformer:
-    """The weights of Theorem 5.1 for dimension d, n examples, k Newton steps: ``layers`` has k + 8 entries."""
-
-    d: int
-    n: int
-    k: int
-    alpha: float
-    variant: Variant
-    layers: tuple[Layer, ...]
-    layout: PaperLayout = field(repr=False)
-
-    @property
-    def num_layers(self) -> int:
-        return len(self.layers)
-
-
-def signed_pair(WQ: Tensor, WK: Tensor, WV: Tensor, variant: Variant, negate: Literal["query", "key"] = "query"
-                ) -> tuple[ReluHead, ReluHead]:
-    """The paper's pair of ReLU heads with scores a and −a (the second head's W_Q, or W_K, negated).
+def relu_pair(Q: Tensor, K: Tensor, V: Tensor, n: int, variant: Variant, name: str = "") -> Head:
+    """The paper's pair of ReLU heads (Def. B.1, divided by n) with scores a and −a (the second W_Q negated).
 
     Corrected (V₂ = −V₁): σ(a)V h − σ(−a)V h = a·V h, exactly, since one of σ(a), σ(−a) is exactly 0.
     Printed (V₂ = V₁): σ(a)V h + σ(−a)V h = |a|·V h.
     """
-    WV2 = -WV if variant == "corrected" else WV
-    second = ReluHead(-WQ, WK, WV2) if negate == "query" else ReluHead(WQ, -WK, WV2)
-    return ReluHead(WQ, WK, WV), second
+    return signed_pair(Q, K, V, name, second_value=-1.0 if variant == "corrected" else 1.0, divide_by=n)
 
 
-def _unit_score(L: PaperLayout) -> tuple[Tensor, Tensor]:
+def one_hot(offset: int, Q: Tensor, K: Tensor, V: Tensor, name: str = "") -> Head:
+    """One-hot offset attention: Δh_t = ⟨Q h_t, K h_{t−o}⟩ V h_{t−o} for t >= o (mov, mul, aff)."""
+    return Head("offset", Q, K, V, offset=offset, name=name)
+
+
+def _unit_score(L: Layout) -> tuple[Tensor, Tensor]:
     """(W_Q, W_K) reading the constant 1 on both sides: a score of exactly 1."""
-    one = _reader(L.width, L.one)
-    return one, one.clone()
+    return selector(L, "one"), selector(L, "one")
 
 
-def copy_x_to_bottom(L: PaperLayout) -> Layer:
+def copy_x_to_bottom(L: Layout) -> Layer:
     """Set-up layer 1 (mov): every x-token becomes [x_i; x_i].
 
     One offset-0 head, W_Q = W_K = e_oneᵀ (score ⟨1, 1⟩ = 1), W_V copies ``top`` into ``bot``:
     Δbot_t = 1·top_t. x-token i: bot = x_i. y-tokens and the query have top = 0 and receive 0. Exact (no rounding). ∎
     """
-    WQ, WK = _unit_score(L)
-    return Layer("mov: x → [x; x]", "setup", offset_heads=(OffsetHead(0, WQ, WK, _writer(L.width, L.top, L.bot)),))
+    head = one_hot(0, *_unit_score(L), value_matrix(L, [("bot", "top", 1.0)]), "mov")
+    return Layer("mov: x → [x; x]", (head,), meta={"stage": "setup"})
 
 
-def add_alpha_S_x(L: PaperLayout, n: int, alpha: float, variant: Variant) -> Layer:
+def add_alpha_S_x(L: Layout, n: int, alpha: float, variant: Variant) -> Layer:
     """Set-up layer 2: top_t ← x_t + αSx_t on x-tokens (two ReLU heads, Def. B.1).
 
     Q₁ = K₁ = [[I, 0], [0, 0]] (read ``top``), Q₂ = −Q₁, K₂ = K₁ (so Q₁ᵀK₁ = −Q₂ᵀK₂ = [[I, 0], [0, 0]]),
@@ -355,25 +236,23 @@ def add_alpha_S_x(L: PaperLayout, n: int, alpha: float, variant: Variant) -> Lay
     Corrected, V₂ = −V₁: Δtop_t = (1/n) Σ_j a_tj·nα x_j = α Σ_j x_j x_jᵀ x_t = αSx_t (S = XᵀX = Σ_j x_jx_jᵀ). ∎
     Printed, V₂ = V₁: Δtop_t = α Σ_j |x_tᵀx_j| x_j, not αSx_t unless every x_tᵀx_j >= 0.
     """
-    D = L.width
-    WQ, WK = _reader(D, L.top), _reader(D, L.top)
-    heads = signed_pair(WQ, WK, _writer(D, L.top, L.top, n * alpha), variant)
-    return Layer("signed attention: x + αSx", "setup", relu_heads=heads)
+    head = relu_pair(selector(L, "top"), selector(L, "top"), value_matrix(L, [("top", "top", n * alpha)]), n, variant,
+                     "x + αSx")
+    return Layer("signed attention: x + αSx", (head,), meta={"stage": "setup"})
 
 
-def subtract_bottom(L: PaperLayout) -> Layer:
+def subtract_bottom(L: Layout) -> Layer:
     """Set-up layer 3 (aff): top_t ← top_t − bot_t, so x-tokens hold [T₀x_i; x_i] with T₀ = αS = M_0.
 
     One offset-0 head, score ⟨1, 1⟩ = 1, W_V = −(copy ``bot`` into ``top``): Δtop_t = −bot_t, i.e. the affine map
     W₁top + W₂bot with W₁ = I, W₂ = −I. x-token i: (x_i + αSx_i) − x_i = αSx_i = M_0x_i (one rounding per entry:
     the subtraction). Other tokens: 0 − 0. ∎
     """
-    WQ, WK = _unit_score(L)
-    return Layer("aff: top − bottom = αSx", "setup",
-                 offset_heads=(OffsetHead(0, WQ, WK, _writer(L.width, L.bot, L.top, -1.0)),))
+    head = one_hot(0, *_unit_score(L), value_matrix(L, [("top", "bot", -1.0)]), "aff")
+    return Layer("aff: top − bottom = αSx", (head,), meta={"stage": "setup"})
 
 
-def newton_step(L: PaperLayout, n: int, variant: Variant, j: int) -> Layer:
+def newton_step(L: Layout, n: int, variant: Variant, j: int) -> Layer:
     """Newton layer j (j = 1 … k): [T x_t; x_t] → [(2T − TST) x_t; x_t] on x-tokens, T = M_{j−1}.
 
     Attention, two ReLU heads: Q_m = Q̃_m G, K_m = K̃_m J with G = [[0, −(n/2)I], [0, 0]] (reads ``bot``),
@@ -385,36 +264,34 @@ def newton_step(L: PaperLayout, n: int, variant: Variant, j: int) -> Layer:
     Printed, V₂ = J: Δtop_t = +½ Σ_j |x_tᵀTx_j| T x_j — the wrong sign and |·|; the state is no longer T'x_t for any
     matrix T'.
     """
-    D = L.width
-    WQ = _reader(D, L.bot, -n / 2)  # Q̃₁G: n/2 is exact (n integer)
-    WK = _reader(D, L.top)  # K̃₁J
-    heads = signed_pair(WQ, WK, _writer(D, L.top, L.top), variant)  # Q̃₂G = −Q̃₁G
-    return Layer(f"newton step {j}", "newton", relu_heads=heads, mlp=_writer(D, L.top, L.top))
+    WQ = selector(L, "bot", scale=-n / 2)  # Q̃₁G: n/2 is exact (n integer)
+    WK = selector(L, "top")  # K̃₁J
+    head = relu_pair(WQ, WK, value_matrix(L, [("top", "top", 1.0)]), n, variant, "−½TSTx")  # Q̃₂G = −Q̃₁G
+    double = MLP(selector(L, "top"), selector(L, "top").T, "linear", "W = [[I, 0], [0, 0]]")
+    return Layer(f"newton step {j}", (head,), (double,), meta={"stage": "newton"})
 
 
-def move_state_to_labels(L: PaperLayout) -> Layer:
+def move_state_to_labels(L: Layout) -> Layer:
     """Read-out layer 1 (mov): y-token i (position t = 2i − 1) receives M_kx_i from x-token i (position t − 1).
 
     One offset-1 head, score ⟨1, 1⟩ = 1, W_V copies ``top``: Δtop_t = top_{t−1}. y-token i: 0 + M_kx_i. Every
     other token's predecessor is a y-token (top = 0 before this layer) or absent (t = 0): it receives 0. Exact. ∎
     """
-    WQ, WK = _unit_score(L)
-    return Layer("mov: M_k x_i onto y-token i", "readout",
-                 offset_heads=(OffsetHead(1, WQ, WK, _writer(L.width, L.top, L.top)),))
+    head = one_hot(1, *_unit_score(L), value_matrix(L, [("top", "top", 1.0)]), "mov")
+    return Layer("mov: M_k x_i onto y-token i", (head,), meta={"stage": "readout"})
 
 
-def scale_by_label(L: PaperLayout) -> Layer:
+def scale_by_label(L: Layout) -> Layer:
     """Read-out layer 2 (mul): y-token i gets aux = y_i·M_kx_i.
 
     One offset-0 head, W_Q = e_yᵀ, W_K = e_oneᵀ (score y_t·1 = y_t), W_V copies ``top`` into ``aux``:
     Δaux_t = y_t·top_t. y-token i: y_iM_kx_i (one rounding per entry). x-tokens and the query have y = 0: 0. ∎
     """
-    D = L.width
-    head = OffsetHead(0, _reader(D, L.y), _reader(D, L.one), _writer(D, L.top, L.aux))
-    return Layer("mul: y_i M_k x_i", "readout", offset_heads=(head,))
+    head = one_hot(0, selector(L, "y"), selector(L, "one"), value_matrix(L, [("aux", "top", 1.0)]), "mul")
+    return Layer("mul: y_i M_k x_i", (head,), meta={"stage": "readout"})
 
 
-def sum_over_tokens(L: PaperLayout, n: int, variant: Variant) -> Layer:
+def sum_over_tokens(L: Layout, n: int, variant: Variant) -> Layer:
     """Read-out layer 3 (Lemma B.3): every token gets sum = Σ_t aux_t = Σ_i y_iM_kx_i = M_kXᵀy = ŵ_k.
 
     Two ReLU heads, Q = K = selector of the constant 1, K₂ = −K₁ (scores 1 and −1), V₁ = n·(copy ``aux`` into
@@ -422,46 +299,42 @@ def sum_over_tokens(L: PaperLayout, n: int, variant: Variant) -> Layer:
     variants (its score is the constant −1), so this layer is the same printed and corrected. aux is nonzero only
     on y-tokens (layer k+5). ∎
     """
-    D = L.width
-    WQ, WK = _unit_score(L)
-    heads = signed_pair(WQ, WK, _writer(D, L.aux, L.sum, float(n)), variant, negate="key")
-    return Layer("sum (Lemma B.3): ŵ_k", "readout", relu_heads=heads)
+    head = relu_pair(*_unit_score(L), value_matrix(L, [("sum", "aux", float(n))]), n, variant, "Σ_t aux_t")
+    return Layer("sum (Lemma B.3): ŵ_k", (head,), meta={"stage": "readout"})
 
 
-def move_estimate_to_query(L: PaperLayout) -> Layer:
+def move_estimate_to_query(L: Layout) -> Layer:
     """Read-out layer 4 (mov): the query token gets aux = ŵ_k, next to its x_q, where the last layer reads it.
 
     One offset-0 head, score ⟨1, 1⟩ = 1, W_V copies ``sum`` into ``aux``: Δaux_t = sum_t = ŵ_k. The query's aux
     was 0 (its y slot is 0 in layer k+5): aux = ŵ_k, exactly. (Other tokens also receive ŵ_k; the last layer reads
     aux only where xq ≠ 0, i.e. at the query.) ∎
     """
-    WQ, WK = _unit_score(L)
-    return Layer("mov: ŵ onto the query", "readout",
-                 offset_heads=(OffsetHead(0, WQ, WK, _writer(L.width, L.sum, L.aux)),))
+    head = one_hot(0, *_unit_score(L), value_matrix(L, [("aux", "sum", 1.0)]), "mov")
+    return Layer("mov: ŵ onto the query", (head,), meta={"stage": "readout"})
 
 
-def predict(L: PaperLayout) -> Layer:
+def predict(L: Layout) -> Layer:
     """Read-out layer 5 (mul): the query's y slot gets ⟨ŵ_k, x_q⟩, read by u = [0_{3d}; 1].
 
     One offset-0 head, W_Q reads ``aux``, W_K reads ``xq``, W_V copies the constant 1 into ``y``:
     Δy_t = ⟨aux_t, xq_t⟩. Query: ⟨ŵ_k, x_q⟩ (the dot product's roundings). Other tokens have xq = 0: 0. ∎
     """
-    D = L.width
-    head = OffsetHead(0, _reader(D, L.aux), _reader(D, L.xq), _writer(D, L.one, L.y))
-    return Layer("mul: ⟨ŵ, x_q⟩", "readout", offset_heads=(head,))
+    head = one_hot(0, selector(L, "aux"), selector(L, "xq"), value_matrix(L, [("y", "one", 1.0)]), "mul")
+    return Layer("mul: ⟨ŵ, x_q⟩", (head,), meta={"stage": "readout"})
 
 
-def setup_layers(L: PaperLayout, n: int, alpha: float, variant: Variant) -> tuple[Layer, ...]:
+def setup_layers(L: Layout, n: int, alpha: float, variant: Variant) -> tuple[Layer, ...]:
     """Layers 1–3: x-token i → [M_0x_i; x_i]."""
     return copy_x_to_bottom(L), add_alpha_S_x(L, n, alpha, variant), subtract_bottom(L)
 
 
-def newton_layers(L: PaperLayout, n: int, k: int, variant: Variant) -> tuple[Layer, ...]:
+def newton_layers(L: Layout, n: int, k: int, variant: Variant) -> tuple[Layer, ...]:
     """Layers 4 … k+3: x-token i → [M_kx_i; x_i]."""
     return tuple(newton_step(L, n, variant, j) for j in range(1, k + 1))
 
 
-def readout_layers(L: PaperLayout, n: int, variant: Variant) -> tuple[Layer, ...]:
+def readout_layers(L: Layout, n: int, variant: Variant) -> tuple[Layer, ...]:
     """Layers k+4 … k+8: the query's y slot → x_qᵀŵ_k."""
     return (move_state_to_labels(L), scale_by_label(L), sum_over_tokens(L, n, variant), move_estimate_to_query(L),
             predict(L))
@@ -482,32 +355,34 @@ def build_violations(d: object, n: object, k: object, alpha: object, variant: ob
     return out
 
 
-def build_newton_paper(d: int, n: int, k: int, alpha: float, variant: Variant = "corrected"
-                       ) -> PaperNewtonTransformer:
+def build_newton_paper(d: int, n: int, k: int, alpha: float, variant: Variant = "corrected") -> Transformer:
     """The k + 8 layers of Theorem 5.1 for prompts with n examples in dimension d and the fixed weight α.
+
+    ``params`` of the program: d, n, k, alpha, variant; its token count is fixed to 2n + 1 (n is in the weights).
 
     Raises:
         ValueError: listing every invalid argument.
     """
     raise_violations(build_violations(d, n, k, alpha, variant))
-    L = PaperLayout(d)
+    L = paper_layout(d)
     layers = setup_layers(L, n, float(alpha), variant) + newton_layers(L, n, k, variant) + readout_layers(
         L, n, variant)
-    model = PaperNewtonTransformer(d, n, k, float(alpha), variant, layers, L)
+    model = Transformer(L, layers, "newton-paper",
+                        {"d": d, "n": n, "k": k, "alpha": float(alpha), "variant": variant}, tokens=2 * n + 1)
     assert model.num_layers == k + EXTRA_LAYERS, "Theorem 5.1: k + 8 layers"
     return model
 
 
-def working_layers(model: PaperNewtonTransformer) -> int:
-    """Layers with at least one nonzero weight (an all-zero layer is the identity and does not count)."""
-    return sum(not layer.all_zero for layer in model.layers)
+def working_layers(model: Transformer) -> int:
+    """Layers with at least one working weight (:func:`constructions.structure.working_layers`)."""
+    return _working_layers(model)
 
 
 # -- forward pass ---------------------------------------------------------------------------------------------
 
 
-def embed(prompt: PromptBatch, layout: PaperLayout) -> Tensor:
-    """The paper's prompt x_1, y_1, …, x_n, y_n, x_q as a (B, 2n + 1, D) float64 stream (slots: module docstring).
+def embed(prompt: PromptBatch, layout: Layout) -> Tensor:
+    """The paper's prompt x_1, y_1, …, x_n, y_n, x_q as a (B, D, 2n + 1) float64 stream (slots: module docstring).
 
     Linear per token type: x-token i → top = x_i; y-token i → y = y_i; query → xq = x_q; one = 1 everywhere.
     """
@@ -516,69 +391,21 @@ def embed(prompt: PromptBatch, layout: PaperLayout) -> Tensor:
     p = prompt.to(dtype=torch.float64)
     B, n = p.batch_size, p.n
     L = layout
-    h = torch.zeros(B, 2 * n + 1, L.width, dtype=torch.float64, device=p.device)
-    h[:, x_positions(n), L.top] = p.X
-    h[:, y_positions(n), L.y] = p.y
-    h[:, 2 * n, L.xq] = p.xq[:, 0]
-    h[..., L.one] = 1.0
+    h = torch.zeros(B, L.D, 2 * n + 1, dtype=torch.float64, device=p.device)
+    h[:, L["top"], 0: 2 * n: 2] = p.X.transpose(1, 2)
+    h[:, L.index("y"), 1: 2 * n: 2] = p.y
+    h[:, L["xq"], 2 * n] = p.xq[:, 0]
+    h[:, L.index("one")] = 1.0
     return h
 
 
-def _relu_attention(h: Tensor, heads: Sequence[ReluHead], n: int) -> Tensor:
-    """Def. B.1: (1/n) Σ_heads Σ_j σ(⟨W_Q h_t, W_K h_j⟩) W_V h_j over all tokens j. h: (B, T, D) -> (B, T, D)."""
-    out = torch.zeros_like(h)
-    for head in heads:
-        WQ, WK, WV = (W.to(h.device) for W in (head.WQ, head.WK, head.WV))
-        scores = (h @ WQ.T) @ (h @ WK.T).transpose(-1, -2)  # (B, T, T)
-        out = out + torch.relu(scores) @ (h @ WV.T)
-    return out / n
-
-
-def _offset_attention(h: Tensor, heads: Sequence[OffsetHead]) -> Tensor:
-    """Σ_heads ⟨W_Q h_t, W_K h_{t−o}⟩ W_V h_{t−o} for t >= o (0 for t < o). h: (B, T, D) -> (B, T, D)."""
-    out = torch.zeros_like(h)
-    T = h.shape[1]
-    for head in heads:
-        o = head.offset
-        if o >= T:
-            continue
-        WQ, WK, WV = (W.to(h.device) for W in (head.WQ, head.WK, head.WV))
-        dst, src = h[:, o:], h[:, : T - o]
-        score = ((dst @ WQ.T) * (src @ WK.T)).sum(-1, keepdim=True)  # (B, T − o, 1)
-        out[:, o:] = out[:, o:] + score * (src @ WV.T)
-    return out
-
-
-def apply_layer(h: Tensor, layer: Layer, n: int) -> Tensor:
-    """One layer: h + attention(h), then + W(·) of the linear MLP. h: (B, T, D) -> (B, T, D) (a new tensor)."""
-    out = h
-    if layer.relu_heads:
-        out = out + _relu_attention(h, layer.relu_heads, n)
-    if layer.offset_heads:
-        out = out + _offset_attention(h, layer.offset_heads)
-    if layer.mlp is not None:
-        out = out + out @ layer.mlp.T.to(h.device)
-    return out
-
-
-def layer_states(model: PaperNewtonTransformer, h0: Tensor) -> list[Tensor]:
-    """The stream after the embedding and after every layer: k + 9 tensors (B, T, D)."""
-    if h0.shape[1] != 2 * model.n + 1 or h0.shape[2] != model.layout.width:
-        raise ValueError(f"h0: expected (B, {2 * model.n + 1}, {model.layout.width}) for n = {model.n}, d = "
-                         f"{model.d}, got {tuple(h0.shape)}")
-    states = [h0]
-    for layer in model.layers:
-        states.append(apply_layer(states[-1], layer, model.n))
-    return states
-
-
-def held_estimates(model: PaperNewtonTransformer, states: Sequence[Tensor], prompt: PromptBatch) -> Tensor:
+def held_estimates(trace: Trace, prompt: PromptBatch) -> Tensor:
     """ŵ held by the stream after set-up layer 3 and each Newton layer: Σ_i y_i·top(x-token i) (= M_jXᵀy when
     top = M_jx_i), what read-out layers k+4 … k+6 compute from that state. Returns (k+1, B, d)."""
-    xs, L = x_positions(model.n), model.layout
+    n, k = trace.transformer.params["n"], trace.transformer.params["k"]
     y = prompt.y.to(torch.float64)
-    return torch.stack([torch.einsum("bnd,bn->bd", states[SETUP_LAYERS + j][:, xs, L.top], y)
-                        for j in range(model.k + 1)])
+    return torch.stack([torch.einsum("bnd,bn->bd", trace.slot("top", SETUP_LAYERS + j)[:, 0: 2 * n: 2], y)
+                        for j in range(k + 1)])
 
 
 # -- comparison with Newton (theory.algorithms.newton) -----------------------------------------------------
@@ -586,13 +413,13 @@ def held_estimates(model: PaperNewtonTransformer, states: Sequence[Tensor], prom
 
 @dataclass(frozen=True)
 class LayerReference:
-    """What layer ``layer`` must hold: ``ref`` (B, tokens, size) in ``slot`` at ``tokens``; ``scale`` (B,) the
+    """What layer ``layer`` must hold: ``ref`` (B, tokens, size) in slot ``slot`` at ``tokens``; ``scale`` (B,) the
     norm its deviation is divided by; ``newton_step`` j when it is Newton's iterate M_j (else None)."""
 
     layer: int
     reference: str
     tokens: Tensor
-    slot: slice | int
+    slot: str
     ref: Tensor
     scale: Tensor
     newton_step: int | None = None
@@ -630,34 +457,32 @@ def layer_references(prompt: PromptBatch, M: Tensor, alpha: float) -> list[Layer
     S = X.transpose(1, 2) @ X
     w = newton_estimates(prompt, M[-1:])[0]  # ŵ_k: (B, d)
     xs, ys, q, every = x_positions(n), y_positions(n), torch.tensor([2 * n]), torch.arange(2 * n + 1)
-    L = PaperLayout(d)
 
-    def ref(layer: int, what: str, tokens: Tensor, slot: slice | int, r: Tensor, j: int | None = None,
+    def ref(layer: int, what: str, tokens: Tensor, slot: str, r: Tensor, j: int | None = None,
             scale: Tensor | None = None) -> LayerReference:
         return LayerReference(layer, what, tokens, slot, r, _fro(r) if scale is None else scale, j)
 
     XM = [_rows(M[j], X) for j in range(k + 1)]
-    out = [ref(1, "bot = x_i (x-tokens)", xs, L.bot, X),
-           ref(2, "top = x_i + αSx_i", xs, L.top, X + alpha * _rows(S, X)),
-           ref(3, "top = M_0 x_i (Newton iterate 0)", xs, L.top, XM[0], 0)]
-    out += [ref(3 + j, f"top = M_{j} x_i (Newton iterate {j})", xs, L.top, XM[j], j) for j in range(1, k + 1)]
+    out = [ref(1, "bot = x_i (x-tokens)", xs, "bot", X),
+           ref(2, "top = x_i + αSx_i", xs, "top", X + alpha * _rows(S, X)),
+           ref(3, "top = M_0 x_i (Newton iterate 0)", xs, "top", XM[0], 0)]
+    out += [ref(3 + j, f"top = M_{j} x_i (Newton iterate {j})", xs, "top", XM[j], j) for j in range(1, k + 1)]
     pred = torch.einsum("bd,bd->b", xq, w)
-    out += [ref(k + 4, "top = M_k x_i (y-tokens)", ys, L.top, XM[k]),
-            ref(k + 5, "aux = y_i M_k x_i (y-tokens)", ys, L.aux, y.unsqueeze(-1) * XM[k]),
-            ref(k + 6, "sum = ŵ_k = M_k Xᵀy (all tokens)", every, L.sum, w.unsqueeze(1).expand(B, 2 * n + 1, d)),
-            ref(k + 7, "aux = ŵ_k (query)", q, L.aux, w.unsqueeze(1)),
+    out += [ref(k + 4, "top = M_k x_i (y-tokens)", ys, "top", XM[k]),
+            ref(k + 5, "aux = y_i M_k x_i (y-tokens)", ys, "aux", y.unsqueeze(-1) * XM[k]),
+            ref(k + 6, "sum = ŵ_k = M_k Xᵀy (all tokens)", every, "sum", w.unsqueeze(1).expand(B, 2 * n + 1, d)),
+            ref(k + 7, "aux = ŵ_k (query)", q, "aux", w.unsqueeze(1)),
             # a dot product can cancel: its round-off scale is ‖x_q‖‖ŵ_k‖, not |x_qᵀŵ_k|
-            ref(k + 8, "y = x_qᵀŵ_k (query; rel. to ‖x_q‖‖ŵ_k‖)", q, L.y, pred.view(B, 1, 1),
+            ref(k + 8, "y = x_qᵀŵ_k (query; rel. to ‖x_q‖‖ŵ_k‖)", q, "y", pred.view(B, 1, 1),
                 scale=_fro(xq) * _fro(w))]
     return out
 
 
-def layer_deviations(states: Sequence[Tensor], refs: Sequence[LayerReference]) -> Tensor:
+def layer_deviations(trace: Trace, refs: Sequence[LayerReference]) -> Tensor:
     """Relative deviation ‖held − reference‖_F / scale per layer and prompt: (len(refs), B); non-finite -> inf."""
     rows = []
     for r in refs:
-        held = states[r.layer][:, r.tokens, r.slot]
-        held = held.unsqueeze(-1) if isinstance(r.slot, int) else held
+        held = trace.slot(r.slot, r.layer)[:, r.tokens]  # (B, tokens, size)
         dev = _fro(held - r.ref) / r.scale.clamp_min(1e-300)
         rows.append(torch.where(torch.isfinite(dev), dev, torch.full_like(dev, float("inf"))))
     return torch.stack(rows)
@@ -709,15 +534,14 @@ class PaperTrace:
     """A run of the construction on a prompt batch, next to Newton.
 
     Attributes:
-        model: the weights. states: k + 9 streams (B, T, D). refs: per-layer references (layers 1 … k+8).
-        deviations: (k+8, B) relative deviation of each layer from its reference. estimates / ref_estimates:
-        (k+1, B, d) ŵ_0 … ŵ_k held by the construction (:func:`held_estimates`) and Newton's. predictions: (B,)
-        the query's y slot after the last layer. alpha_lambda2: (B,) α·λ_max(S)² per prompt (< 2: inside the
-        convergence region; 2: the boundary).
+        trace: the forward pass (:class:`constructions.evaluate.Trace`: the program and its k + 9 streams).
+        refs: per-layer references (layers 1 … k+8). deviations: (k+8, B) relative deviation of each layer from its
+        reference. estimates / ref_estimates: (k+1, B, d) ŵ_0 … ŵ_k held by the construction
+        (:func:`held_estimates`) and Newton's. predictions: (B,) the query's y slot after the last layer.
+        alpha_lambda2: (B,) α·λ_max(S)² per prompt (< 2: inside the convergence region; 2: the boundary).
     """
 
-    model: PaperNewtonTransformer
-    states: tuple[Tensor, ...]
+    trace: Trace
     refs: tuple[LayerReference, ...]
     deviations: Tensor
     estimates: Tensor
@@ -725,29 +549,39 @@ class PaperTrace:
     predictions: Tensor
     alpha_lambda2: Tensor
 
+    @property
+    def model(self) -> Transformer:
+        """The weights (the program that ran)."""
+        return self.trace.transformer
+
+    @property
+    def alpha(self) -> float:
+        return float(self.model.params["alpha"])
+
     def rows(self) -> list[dict]:
         """Per-layer rows for :class:`ConstructionReport` (layer 0, the embedding, has no reference)."""
         out: list[dict] = [{"layer": 0, "block": "embedding", "reference": "—", "max_rel_dev": None}]
         for r, dev in zip(self.refs, self.deviations, strict=True):
             layer = self.model.layers[r.layer - 1]
-            out.append({"layer": r.layer, "block": layer.name, "stage": layer.stage, "reference": r.reference,
+            out.append({"layer": r.layer, "block": layer.name, "stage": layer.meta["stage"], "reference": r.reference,
                         "newton_step": r.newton_step, "max_rel_dev": float(dev.max())})
         return out
 
 
 def run_newton_paper(prompt: PromptBatch, k: int, alpha: AlphaRule | float = "official",
-                     variant: Variant = "corrected") -> PaperTrace:
-    """Build the weights (α from the batch by ``alpha``'s rule, or the number given), run them in float64 and
-    compare every layer with Newton's iterates at the same α (the reference is allowed the boundary α)."""
+                     variant: Variant = "corrected", mode: Mode = "fast") -> PaperTrace:
+    """Build the weights (α from the batch by ``alpha``'s rule, or the number given), run them in float64
+    (:func:`constructions.evaluate.evaluate`, ``mode``) and compare every layer with Newton's iterates at the
+    same α (the reference is allowed the boundary α)."""
     a = alpha_for(prompt, alpha) if isinstance(alpha, str) else alpha
     model = build_newton_paper(prompt.d, prompt.n, k, a, variant)
-    states = tuple(layer_states(model, embed(prompt, model.layout)))
+    trace = evaluate(model, embed(prompt, model.layout), mode)
     X = prompt.X.to(torch.float64)
     lam = torch.linalg.eigvalsh(X.transpose(1, 2) @ X)[:, -1]
     M = newton_iterates(prompt, k, a, allow_unstable=True)  # the weights may sit on the boundary on purpose
     refs = tuple(layer_references(prompt, M, a))
-    return PaperTrace(model, states, refs, layer_deviations(states, refs), held_estimates(model, states, prompt),
-                      newton_estimates(prompt, M), states[-1][:, 2 * prompt.n, model.layout.y], a * lam**2)
+    return PaperTrace(trace, refs, layer_deviations(trace, refs), held_estimates(trace, prompt),
+                      newton_estimates(prompt, M), trace.slot("y")[:, 2 * prompt.n, 0], a * lam**2)
 
 
 # -- CLI entry ----------------------------------------------------------------------------------------------
@@ -778,7 +612,7 @@ def _memory(cfg: ConstructionConfig) -> MemoryEstimate:
     """
     _, _, k = _settings(cfg)
     d, B, L = cfg.d, cfg.batch, cfg.layers
-    T, D = 2 * cfg.n + 1, PaperLayout(d).width
+    T, D = 2 * cfg.n + 1, paper_layout(d).D
     return {
         "residual streams (L+1)·B·T·D": FLOAT64_BYTES * (L + 1) * B * T * D,
         "ReLU attention scores and values 2·B·T·(T + D)": FLOAT64_BYTES * 2 * B * T * (T + D),
@@ -794,20 +628,21 @@ def _cli(cfg: ConstructionConfig) -> ConstructionReport:
     g = make_generator(cfg.seed)
     sigma = spd_with_condition(cfg.d, cfg.cond, g) if cfg.cond != 1 else torch.eye(cfg.d, dtype=torch.float64)
     prompt = LinearRegressionTask(d=cfg.d, n=cfg.n, m=1, sigma=sigma).sample(cfg.batch, g)
-    tr = run_newton_paper(prompt, k, rule, variant)
+    tr = run_newton_paper(prompt, k, rule, variant, cfg.evaluation)
     rows = tr.rows()
+    size = structure(tr.model)
     al = tr.alpha_lambda2
     alpha_name = "1/‖SSᵀ‖_F, the official code" if rule == "official" else "2/‖SSᵀ‖₂, the paper's text"
     notes = [
-        f"k = {k} Newton steps in {tr.model.num_layers} layers (k + 8: 3 set-up, {k} Newton, 5 read-out); "
-        f"{working_layers(tr.model)} of them have nonzero weights",
+        f"k = {k} Newton steps in {size.depth} layers (k + 8: 3 set-up, {k} Newton, 5 read-out); "
+        f"{size.working_layers} of them have working weights (counted from the weights)",
         f"variant = {variant}: " + ("paired heads share V (V₂ = V₁) as printed, so each pair computes |a| instead "
                                     "of a; see the deviations from layer 2 on" if variant == "printed" else
                                     "paired heads with V₂ = −V₁ (σ(a) − σ(−a) = a)"),
-        f"alpha = {tr.model.alpha:.6g} ({alpha_name}; one fixed weight for the batch); α·λ_max(S)² per prompt in "
+        f"alpha = {tr.alpha:.6g} ({alpha_name}; one fixed weight for the batch); α·λ_max(S)² per prompt in "
         f"[{float(al.min()):.6g}, "
         f"{float(al.max()):.6g}] (convergence needs < 2)",
-        f"width D = 5d + 2 = {tr.model.layout.width}: the paper's 2d (Newton) / 3d + 1 (read-out), plus Lemma B.3's "
+        f"width D = 5d + 2 = {size.width}: the paper's 2d (Newton) / 3d + 1 (read-out), plus Lemma B.3's "
         "[1; 0_d] padding and a d-slot for the query's x (see constructions/newton_paper.py)",
     ]
     if rule == "paper":
@@ -820,9 +655,9 @@ def _cli(cfg: ConstructionConfig) -> ConstructionReport:
     return ConstructionReport(
         "newton-paper",
         {"d": cfg.d, "n": cfg.n, "layers": cfg.layers, "k": k, "variant": variant, "alpha": rule,
-         "cond": cfg.cond, "seed": cfg.seed, "batch": cfg.batch, "width": tr.model.layout.width},
+         "cond": cfg.cond, "seed": cfg.seed, "batch": cfg.batch, "width": size.width},
         rows, 1e-10, "Theorem 5.1: Newton's iterates at every layer; float64 round-off, acceptance 1e-10 relative",
-        notes)
+        notes, size.as_dict(), cfg.evaluation)
 
 
 CONSTRUCTIONS = [

@@ -18,6 +18,10 @@ So the layer with top-left block −B applies the preconditioner **Bᵀ**: the p
 B_ℓ = A_ℓ is exact only for symmetric A_ℓ. **Suite convention:** to implement
 w_{ℓ+1} = w_ℓ − A_ℓ ∇R(w_ℓ) for any A_ℓ, set B_ℓ = A_ℓᵀ (``convention="suite"``, the default);
 ``convention="paper"`` uses B_ℓ = A_ℓ as printed, which implements the step with A_ℓᵀ.
+
+The program (:func:`preconditioned_gd_transformer`, :mod:`constructions.residual`) has one ``linear`` head per
+layer over the n context tokens (:func:`constructions.linear_attention.lsa_head_layer`); the fast evaluator reads
+only the x rows for queries and keys and the label row for values, so a layer costs O(T·d²) per prompt.
 """
 
 from __future__ import annotations
@@ -38,12 +42,25 @@ from constructions.base import (
     parse_option,
     raise_violations,
 )
-from constructions.linear_attention import lsa_forward, read_predictions
+from constructions.evaluate import Mode, evaluate
+from constructions.linear_attention import lsa_head_layer, lsa_layout, read_predictions
+from constructions.residual import Layer, Transformer
+from constructions.structure import structure
 from theory.algorithms import preconditioned_gd
 from theory.algorithms.trajectory import relative_deviation
 from theory.prompts import PromptBatch
 
-__all__ = ["gd_step_block", "build_preconditioned_gd", "run_preconditioned_gd", "read_weights", "CONSTRUCTIONS"]
+__all__ = [
+    "gd_step_block",
+    "gd_step_layer",
+    "build_preconditioned_gd",
+    "preconditioned_gd_transformer",
+    "with_basis_queries",
+    "run_preconditioned_gd",
+    "read_weights",
+    "layerwise_deviation",
+    "CONSTRUCTIONS",
+]
 
 Convention = Literal["suite", "paper"]
 
@@ -64,8 +81,13 @@ def gd_step_block(A: Tensor, convention: Convention = "suite") -> tuple[Tensor, 
     return P, Q
 
 
-def build_preconditioned_gd(A_seq: Sequence[Tensor], convention: Convention = "suite") -> tuple[Tensor, Tensor]:
-    """Stack one :func:`gd_step_block` per preconditioner: P, Q of shape (L, d+1, d+1)."""
+def gd_step_layer(A: Tensor, n: int, convention: Convention = "suite", name: str = "gd_step") -> Layer:
+    """The layer of :func:`gd_step_block` in the one representation, for n context tokens: a linear head
+    W_Q = Q, W_K = I, W_V = P over the context, divided by n (:func:`constructions.linear_attention.lsa_head_layer`)."""
+    return lsa_head_layer(*gd_step_block(A, convention), n, name)
+
+
+def _check_preconditioners(A_seq: Sequence[Tensor]) -> None:
     if len(A_seq) == 0:
         raise ValueError("A_seq: need at least one preconditioner (one layer)")
     d = A_seq[0].shape[-1]
@@ -74,8 +96,24 @@ def build_preconditioned_gd(A_seq: Sequence[Tensor], convention: Convention = "s
             raise ValueError(f"A_seq[{i}]: expected shape ({d}, {d}), got {tuple(A.shape)}")
         if not bool(torch.isfinite(A).all()):
             raise ValueError(f"A_seq[{i}]: contains NaN or infinite entries")
+
+
+def build_preconditioned_gd(A_seq: Sequence[Tensor], convention: Convention = "suite") -> tuple[Tensor, Tensor]:
+    """Stack one :func:`gd_step_block` per preconditioner: P, Q of shape (L, d+1, d+1) (the LSA parameters)."""
+    _check_preconditioners(A_seq)
     blocks = [gd_step_block(A, convention) for A in A_seq]
     return torch.stack([b[0] for b in blocks]), torch.stack([b[1] for b in blocks])
+
+
+def preconditioned_gd_transformer(A_seq: Sequence[Tensor], n: int, convention: Convention = "suite") -> Transformer:
+    """The construction as a program: one :func:`gd_step_layer` per preconditioner, for n context tokens.
+
+    ``params``: d, n, L, convention."""
+    _check_preconditioners(A_seq)
+    d = A_seq[0].shape[-1]
+    layers = tuple(gd_step_layer(A, n, convention, f"gd_step_block[{i}]") for i, A in enumerate(A_seq))
+    return Transformer(lsa_layout(d), layers, "preconditioned-gd", {"d": d, "n": n, "L": len(A_seq),
+                                                                    "convention": convention})
 
 
 def with_basis_queries(prompt: PromptBatch) -> PromptBatch:
@@ -90,15 +128,15 @@ def read_weights(resid: Tensor, n: int, d: int) -> Tensor:
     return read_predictions(resid, n)[..., -d:]
 
 
-def run_preconditioned_gd(prompt: PromptBatch, A_seq: Sequence[Tensor], convention: Convention = "suite") -> Tensor:
-    """Forward pass of the construction in float64 with basis queries appended.
+def run_preconditioned_gd(prompt: PromptBatch, A_seq: Sequence[Tensor], convention: Convention = "suite",
+                          mode: Mode = "fast") -> Tensor:
+    """Forward pass of the construction in float64 with basis queries appended (:func:`evaluate`, ``mode``).
 
     Returns:
-        resid: (L+1, B, d+1, n+m+d).
+        resid: (L+1, B, d+1, n+m+d), tokens as columns; resid[ℓ] is the stream after ℓ layers.
     """
     p = with_basis_queries(prompt.to(dtype=torch.float64))
-    P, Q = build_preconditioned_gd(A_seq, convention)
-    return lsa_forward(p.to_stacked(), P.to(p.device), Q.to(p.device), p.n)
+    return torch.stack(evaluate(preconditioned_gd_transformer(A_seq, p.n, convention), p.to_stacked(), mode).states)
 
 
 def layerwise_deviation(
@@ -106,12 +144,13 @@ def layerwise_deviation(
     A_seq: Sequence[Tensor],
     convention: Convention = "suite",
     reference_A_seq: Sequence[Tensor] | None = None,
+    mode: Mode = "fast",
 ) -> Tensor:
     """max over the batch of ‖ŵ_ℓ − w_ℓ‖/‖w_ℓ‖ per layer ℓ = 1..L (ℓ = 0 is exactly 0 = 0): (L,).
 
     The reference is preconditioned GD with ``reference_A_seq`` (default ``A_seq``).
     """
-    resid = run_preconditioned_gd(prompt, A_seq, convention)
+    resid = run_preconditioned_gd(prompt, A_seq, convention, mode)
     w_hat = read_weights(resid, prompt.n, prompt.d)
     ref = preconditioned_gd(prompt, list(A_seq if reference_A_seq is None else reference_A_seq)).iterates
     return relative_deviation(w_hat[1:], ref[1:]).amax(dim=-1)
@@ -170,6 +209,8 @@ def _memory(cfg: ConstructionConfig) -> MemoryEstimate:
         # covariances, Cholesky factors, the d basis queries, Ŝ, Gram products, I − A_ℓŜ: a dozen (B, D, D)
         "per-prompt (D, D) matrices 12·B·D²": FLOAT64_BYTES * 12 * B * D * D,
         "prompt and reference iterates": FLOAT64_BYTES * (3 * B * (n + 1) * d + (L + 1) * B * d),
+        # --eval literal forms each layer's (T, n) score matrix; the fast mode never does
+        **({"literal attention scores 2·B·T·n": FLOAT64_BYTES * 2 * B * T * n} if cfg.evaluation == "literal" else {}),
     }
 
 
@@ -193,7 +234,7 @@ def _cli(cfg: ConstructionConfig) -> ConstructionReport:
         for _ in range(cfg.layers):
             G = torch.randn(cfg.d, cfg.d, generator=g, dtype=torch.float64)
             A_seq.append(G / torch.linalg.matrix_norm(G, 2) / torch.linalg.eigvalsh(sigma)[-1])
-    dev = layerwise_deviation(prompt, A_seq, convention)
+    dev = layerwise_deviation(prompt, A_seq, convention, mode=cfg.evaluation)
     tol = roundoff_bound(prompt, A_seq)
     rows = [{"layer": 0, "block": "embedding", "reference": "w_0 = 0", "max_rel_dev": None}]
     rows += [{"layer": i + 1, "block": f"gd_step_block[{i}]", "reference": f"preconditioned GD w_{i + 1}",
@@ -204,7 +245,9 @@ def _cli(cfg: ConstructionConfig) -> ConstructionReport:
                      "little; float64 cannot resolve this setting")
     return ConstructionReport("preconditioned-gd", {"d": cfg.d, "n": cfg.n, "layers": cfg.layers, "cond": cfg.cond,
                               "seed": cfg.seed, "batch": cfg.batch, "precond": precond, "convention": convention},
-                              rows, tol, "float64 round-off: 64·(n+d)·ε·Σ_ℓ Π_j max(1,‖I−A_jŜ‖)·cond(A)", notes)
+                              rows, tol, "float64 round-off: 64·(n+d)·ε·Σ_ℓ Π_j max(1,‖I−A_jŜ‖)·cond(A)", notes,
+                              structure(preconditioned_gd_transformer(A_seq, cfg.n, convention)).as_dict(),
+                              cfg.evaluation)
 
 
 CONSTRUCTIONS = [

@@ -76,19 +76,10 @@ from constructions.base import (
     parse_option,
     raise_violations,
 )
-from constructions.relu_transformer import (
-    MLP,
-    Head,
-    Layer,
-    OracleMap,
-    SlotLayout,
-    copy_mlp,
-    count_heads,
-    count_units,
-    forward,
-    linear_head_pair,
-    selector,
-)
+from constructions.evaluate import Mode, evaluate, final_state
+from constructions.relu_transformer import linear_head_pair, relu_head
+from constructions.residual import MLP, Layer, Layout, Oracle, Transformer, copy_mlp, selector, value_matrix
+from constructions.structure import live_units, structure
 from theory.algorithms.power_deflation import PowerDeflationRun, power_deflation
 from theory.relu_approx import InverseSqrtReLU, exact_segment_relative_error, inverse_sqrt_relu, units_for_error
 
@@ -102,7 +93,6 @@ __all__ = [
     "iteration_layers",
     "eigenpair_layers",
     "build_power_method",
-    "PowerMethodConstruction",
     "assumptions",
     "run_power_method",
     "constructed_eigenvalues",
@@ -110,6 +100,7 @@ __all__ = [
     "expected_states",
     "layerwise_deviation",
     "construction_size",
+    "normaliser_units",
     "depth_formula",
     "reference_depth",
     "precursor_depth",
@@ -162,15 +153,15 @@ class Normaliser:
         return abs(self.eta) if self.kind == "scaled" else 0.0
 
 
-def pca_layout(d: int, k: int) -> SlotLayout:
+def pca_layout(d: int, k: int) -> Layout:
     """The reference layout, D = 5d + 3 + k + kd (module docstring)."""
-    return SlotLayout(
+    return Layout(
         [("x", d), ("e", d), ("one", 1), ("v", d), ("scol", d), ("w", d), ("s", 1), ("c", 1), ("lam", k)]
         + [(f"p{i}", d) for i in range(k)]
     )
 
 
-def embed_pca(X: Tensor, seeds: Tensor, layout: SlotLayout) -> Tensor:
+def embed_pca(X: Tensor, seeds: Tensor, layout: Layout) -> Tensor:
     """H0 (B, D, N) from data X (B, N, d) and seeds (B, k, d) (normalised here, broadcast to all tokens)."""
     B, N, d = X.shape
     H = torch.zeros(B, layout.D, N, dtype=torch.float64)
@@ -183,103 +174,78 @@ def embed_pca(X: Tensor, seeds: Tensor, layout: SlotLayout) -> Tensor:
     return H
 
 
-def _value(layout: SlotLayout, writes: list[tuple[str, str, float]]) -> Tensor:
-    """V (D, D) with V[dst, src] = scale·I for each (dst, src, scale)."""
-    V = torch.zeros(layout.D, layout.D, dtype=torch.float64)
-    for dst, src, scale in writes:
-        V[layout[dst], layout[src]] += scale * torch.eye(layout[dst].stop - layout[dst].start, dtype=torch.float64)
-    return V
-
-
-def covariance_layer(layout: SlotLayout) -> Layer:
+def covariance_layer(layout: Layout) -> Layer:
     """Layer 0: scol ← column j of XXᵀ/N at token j ≤ d; MLP: v ← p_1 (exact copy)."""
     pair = linear_head_pair(
-        selector(layout, "e"), selector(layout, "x"), _value(layout, [("scol", "x", 1.0)]), "covariance"
+        selector(layout, "e"), selector(layout, "x"), value_matrix(layout, [("scol", "x", 1.0)]), "covariance"
     )  # score (x_j)_i: signed, needs the pair
-    return Layer(pair, (copy_mlp(layout, [("v", "p0", 1.0)], "load p1"),), "covariance")
+    return Layer("covariance", pair, (copy_mlp(layout, [("v", "p0", 1.0)], "load p1"),))
 
 
-def multiply_layer(layout: SlotLayout, N: int, name: str) -> Layer:
+def multiply_layer(layout: Layout, N: int, name: str) -> Layer:
     """w ← S v (pair Q = [v], K = [e], V: N·scol → w)."""
     pair = linear_head_pair(
-        selector(layout, "v"), selector(layout, "e"), _value(layout, [("w", "scol", float(N))]), "S v"
+        selector(layout, "v"), selector(layout, "e"), value_matrix(layout, [("w", "scol", float(N))]), "S v"
     )
-    return Layer(pair, (), name)
+    return Layer(name, pair)
 
 
-def normaliser_sublayer(layout: SlotLayout, nu: Normaliser) -> MLP | OracleMap:
+def normaliser_sublayer(layout: Layout, nu: Normaliser) -> MLP | Oracle:
     """c ← c + ν(s): a ReLU MLP (kind ``relu``) or the oracle map (kinds ``exact``/``scaled``)."""
-    s_i, c_i, one_i = layout.index("s"), layout.index("c"), layout.index("one")
     if nu.kind == "relu":
         g = nu.relu()
         W1 = torch.zeros(g.units, layout.D, dtype=torch.float64)
-        W1[:, one_i] = g.in_bias  # unit m reads σ(s_m − s); unit 0 is σ(one) = 1
-        W1[:, s_i] = g.in_slope
+        W1[:, layout.index("one")] = g.in_bias  # unit m reads σ(s_m − s); unit 0 is σ(one) = 1
+        W1[:, layout.index("s")] = g.in_slope
         W2 = torch.zeros(layout.D, g.units, dtype=torch.float64)
-        W2[c_i] = g.coef  # c ← Σ_m coef_m σ(·)
-        return MLP(W1, W2, f"inverse-sqrt ReLU MLP (M = {nu.M})")
-
-    def fn(H: Tensor) -> Tensor:
-        out = torch.zeros_like(H)
-        out[:, c_i] = nu(H[:, s_i])
-        return out
-
-    return OracleMap(fn, f"oracle s^-1/2 ({nu.kind}, eta = {nu.eta:g})")
+        W2[layout.index("c")] = g.coef  # c ← Σ_m coef_m σ(·)
+        return MLP(W1, W2, "relu", f"inverse-sqrt ReLU MLP (M = {nu.M})")
+    return Oracle(nu, layout["s"], layout["c"], f"oracle s^-1/2 ({nu.kind}, eta = {nu.eta:g})")
 
 
-def iteration_layers(layout: SlotLayout, N: int, nu: Normaliser, tag: str) -> list[Layer]:
+def iteration_layers(layout: Layout, N: int, nu: Normaliser, tag: str) -> list[Layer]:
     """(A) w = Sv; (B) s = ‖w‖², MLP c = ν(s), v ← 0; (C) v = c·w, MLP (w, s, c) ← 0."""
     A = multiply_layer(layout, N, f"{tag} (A) w = S v")
-    norm = Head(selector(layout, "w"), selector(layout, "w"), _value(layout, [("s", "one", 1.0)]), "s = |w|^2")
+    norm = relu_head(selector(layout, "w"), selector(layout, "w"), value_matrix(layout, [("s", "one", 1.0)]),
+                     "s = |w|^2")
     B = Layer(
+        f"{tag} (B) s, c = nu(s)",
         (norm,),
         (normaliser_sublayer(layout, nu), copy_mlp(layout, [("v", "v", -1.0)], "clear v")),
-        f"{tag} (B) s, c = nu(s)",
     )
-    scale = Head(selector(layout, "c"), selector(layout, "one"), _value(layout, [("v", "w", 1.0)]), "v = c w")
+    scale = relu_head(selector(layout, "c"), selector(layout, "one"), value_matrix(layout, [("v", "w", 1.0)]),
+                      "v = c w")
     C = Layer(
+        f"{tag} (C) v = c w",
         (scale,),
         (copy_mlp(layout, [("w", "w", -1.0), ("s", "s", -1.0), ("c", "c", -1.0)], "clear w,s,c"),),
-        f"{tag} (C) v = c w",
     )
     return [A, B, C]
 
 
-def eigenpair_layers(layout: SlotLayout, N: int, i: int, k: int) -> list[Layer]:
+def eigenpair_layers(layout: Layout, N: int, i: int, k: int) -> list[Layer]:
     """(E1) w = S v_τ; (E2) λ̂_i = vᵀw, S ← S(I − vvᵀ); MLP v ← p_{i+1}, w ← 0."""
     E1 = multiply_layer(layout, N, f"eig {i + 1} (E1) w = S v")
     lam_V = torch.zeros(layout.D, layout.D, dtype=torch.float64)
     lam_V[layout.index("lam", i), layout.index("one")] = 1.0  # lam_i ← vᵀw · 1
     rayleigh = linear_head_pair(selector(layout, "v"), selector(layout, "w"), lam_V, "lambda = v.w")
     deflate = linear_head_pair(
-        selector(layout, "e"), selector(layout, "v"), _value(layout, [("scol", "w", -1.0)]), "S <- S(I - vv^T)"
+        selector(layout, "e"), selector(layout, "v"), value_matrix(layout, [("scol", "w", -1.0)]), "S <- S(I - vv^T)"
     )
     writes = [("v", "v", -1.0), ("w", "w", -1.0)] + ([("v", f"p{i + 1}", 1.0)] if i + 1 < k else [])
     E2 = Layer(
+        f"eig {i + 1} (E2) Rayleigh, deflate",
         (*rayleigh, *deflate),
         (copy_mlp(layout, writes, "clear v,w; load next seed"),),
-        f"eig {i + 1} (E2) Rayleigh, deflate",
     )
     return [E1, E2]
 
 
-@dataclass(frozen=True)
-class PowerMethodConstruction:
-    """Built weights: ``layers`` and the layout, plus the settings they were built for."""
+def build_power_method(d: int, N: int, k: int, tau: int, normaliser: Normaliser | None = None) -> Transformer:
+    """1 + k(3τ + 2) layers: covariance, then per eigenvector τ × (A, B, C) and (E1, E2).
 
-    layers: list[Layer]
-    layout: SlotLayout
-    d: int
-    N: int
-    k: int
-    tau: int
-    normaliser: Normaliser
-
-
-def build_power_method(
-    d: int, N: int, k: int, tau: int, normaliser: Normaliser | None = None
-) -> PowerMethodConstruction:
-    """1 + k(3τ + 2) layers: covariance, then per eigenvector τ × (A, B, C) and (E1, E2)."""
+    ``params`` of the program: d, N, k, tau, normaliser (what :func:`assumptions` and the readers use).
+    """
     bad = []
     for name, val, lo in (("d", d, 1), ("N", N, 1), ("k", k, 1), ("tau", tau, 1)):
         if isinstance(val, bool) or not isinstance(val, int) or val < lo:
@@ -297,12 +263,11 @@ def build_power_method(
         for t in range(tau):
             layers += iteration_layers(layout, N, nu, f"eig {i + 1} it {t + 1}")
         layers += eigenpair_layers(layout, N, i, k)
-    return PowerMethodConstruction(layers, layout, d, N, k, tau, nu)
+    params = {"d": d, "N": N, "k": k, "tau": tau, "normaliser": nu}
+    return Transformer(layout, tuple(layers), "power-method", params, tokens=N)
 
 
-def assumptions(
-    X: Tensor, seeds: Tensor, con: PowerMethodConstruction, eigvals: Tensor | None = None
-) -> list[Violation]:
+def assumptions(X: Tensor, seeds: Tensor, con: Transformer, eigvals: Tensor | None = None) -> list[Violation]:
     """Every violated assumption for running ``con`` on (X, seeds), at once.
 
     Shapes/finiteness; N ≥ d; non-zero seeds; for the ReLU normaliser every s = ‖S v‖² met by the run must lie
@@ -310,45 +275,46 @@ def assumptions(
     descending, the deflation boundary |λ_i((1+η)² − 1)| < λ_{i+1} (else v_{i+1} re-converges to v_i).
     """
     out: list[Violation] = []
-    if X.ndim != 3 or X.shape[1] != con.N or X.shape[2] != con.d:
-        out.append(Violation("X", f"expected shape (B, N={con.N}, d={con.d}), got {tuple(X.shape)}"))
+    d, N, k, tau, nu = (con.params[key] for key in ("d", "N", "k", "tau", "normaliser"))
+    if X.ndim != 3 or X.shape[1] != N or X.shape[2] != d:
+        out.append(Violation("X", f"expected shape (B, N={N}, d={d}), got {tuple(X.shape)}"))
     elif not bool(torch.isfinite(X).all()):
         out.append(Violation("X", "contains NaN or infinite entries"))
-    if seeds.ndim != 3 or seeds.shape[1:] != (con.k, con.d) or (X.ndim == 3 and seeds.shape[0] != X.shape[0]):
-        out.append(Violation("seeds", f"expected shape (B, k={con.k}, d={con.d}), got {tuple(seeds.shape)}"))
+    if seeds.ndim != 3 or seeds.shape[1:] != (k, d) or (X.ndim == 3 and seeds.shape[0] != X.shape[0]):
+        out.append(Violation("seeds", f"expected shape (B, k={k}, d={d}), got {tuple(seeds.shape)}"))
     elif not bool(torch.isfinite(seeds).all()) or bool((torch.linalg.vector_norm(seeds, dim=-1) == 0).any()):
         out.append(Violation("seeds", "must be finite and non-zero"))
     if out:
         return out
-    if con.normaliser.kind == "relu":
-        S = X.transpose(1, 2).to(torch.float64) @ X.to(torch.float64) / con.N
-        run = power_deflation(S, seeds, con.tau, con.normaliser)
+    if nu.kind == "relu":
+        S = X.transpose(1, 2).to(torch.float64) @ X.to(torch.float64) / N
+        run = power_deflation(S, seeds, tau, nu)
         lo, hi = float(run.s.min()), float(run.s.max())
-        if lo < con.normaliser.a or hi > con.normaliser.b:
+        if lo < nu.a or hi > nu.b:
             out.append(
                 Violation(
                     "normaliser",
                     f"s = |Sv|^2 ranges over [{lo:.3g}, {hi:.3g}], outside the ReLU "
-                    f"interpolation range [a, b] = [{con.normaliser.a:g}, {con.normaliser.b:g}]",
+                    f"interpolation range [a, b] = [{nu.a:g}, {nu.b:g}]",
                 )
             )
-    if eigvals is not None and con.k > 1:
+    if eigvals is not None and k > 1:
         from theory.spectral import deflation_boundary_violated
 
-        bad = deflation_boundary_violated(eigvals, con.k, con.normaliser.eta_max)
+        bad = deflation_boundary_violated(eigvals, k, nu.eta_max)
         if bool(bad.any()):
             out.append(
                 Violation(
                     "normaliser",
                     f"deflation boundary: |2 eta lambda_i| >= lambda_(i+1) on "
-                    f"{int(bad.sum())} instance(s) (eta = {con.normaliser.eta_max:.3g}); the next "
+                    f"{int(bad.sum())} instance(s) (eta = {nu.eta_max:.3g}); the next "
                     "power run would re-converge to v_i",
                 )
             )
     return out
 
 
-def read_state(H: Tensor, layout: SlotLayout, d: int) -> dict[str, Tensor]:
+def read_state(H: Tensor, layout: Layout, d: int) -> dict[str, Tensor]:
     """Slots at token 0 (broadcast ones) and the stored matrix: v, w (B, d), s, c (B,), lam (B, k), S (B, d, d),
     plus ``spread``: (B,) max |slot_j − slot_0| over tokens j and broadcast slots."""
     out = {name: layout.read(H, name) for name in BROADCAST}
@@ -359,21 +325,20 @@ def read_state(H: Tensor, layout: SlotLayout, d: int) -> dict[str, Tensor]:
     return out
 
 
-def run_power_method(con: PowerMethodConstruction, X: Tensor, seeds: Tensor) -> tuple[Tensor, list[dict[str, Tensor]]]:
+def run_power_method(con: Transformer, X: Tensor, seeds: Tensor, mode: Mode = "fast"
+                     ) -> tuple[Tensor, list[dict[str, Tensor]]]:
     """Validate, embed, run; returns the final stream (B, D, N) and :func:`read_state` after every layer."""
     raise_violations(assumptions(X, seeds, con))
-    H0 = embed_pca(X, seeds, con.layout)
-    H, states = forward(H0, con.layers, lambda H: read_state(H, con.layout, con.d))
-    return H, states  # type: ignore[return-value]
+    trace = evaluate(con, embed_pca(X, seeds, con.layout), mode)
+    return trace.final, [read_state(H, con.layout, con.params["d"]) for H in trace.states]
 
 
-def constructed_eigenvalues(con: PowerMethodConstruction, X: Tensor, seeds: Tensor) -> Tensor:
+def constructed_eigenvalues(con: Transformer, X: Tensor, seeds: Tensor, mode: Mode = "fast") -> Tensor:
     """The constructed forward pass alone (no per-layer read-outs, no checks): λ̂ (B, k) from the final stream.
 
     Pure function for benchmarks; compare with ``power_deflation(S, seeds, τ).lam.T`` (the bare algorithm).
     """
-    H, _ = forward(embed_pca(X, seeds, con.layout), con.layers)
-    return con.layout.read(H, "lam")
+    return con.layout.read(final_state(con, embed_pca(X, seeds, con.layout), mode), "lam")
 
 
 def expected_states(run: PowerDeflationRun, d: int, k: int, tau: int, seeds: Tensor) -> list[dict[str, Tensor]]:
@@ -457,18 +422,27 @@ def precursor_depth(k: int, tau: int, tau_total: bool = False) -> int:
     return 2 * (tau * k if tau_total else tau) + 4 * k + 1
 
 
-def construction_size(con: PowerMethodConstruction) -> dict[str, int]:
-    """Counted depth, width, max heads per layer, max MLP units, number of MLP layers."""
-    units = count_units(con.layers)
-    nu_units = con.normaliser.relu().units if con.normaliser.kind == "relu" else 0
+def normaliser_units(con: Transformer) -> int:
+    """Working MLP units that write slot c (the ReLU normaliser's), at most per layer, counted from the weights."""
+    c = con.layout.index("c")
+    return max((sum(int((live_units(p) & p.W2[c].ne(0)).sum()) for p in layer.mlp if isinstance(p, MLP))
+                for layer in con.layers), default=0)
+
+
+def construction_size(con: Transformer) -> dict[str, int]:
+    """Depth, width, heads and MLP units counted from the weights (:func:`constructions.structure.structure`):
+    max and total heads per layer (a ± pair counts as two ReLU heads), max working MLP units per layer, the
+    normaliser's units and the rest (clears and seed loads)."""
+    st = structure(con)
+    nu_units = normaliser_units(con)
     return {
-        "depth": len(con.layers),
-        "width": con.layout.D,
-        "max_heads": max(count_heads(con.layers)),
-        "total_heads": sum(count_heads(con.layers)),
-        "mlp_units": max(units),
+        "depth": st.depth,
+        "width": st.width,
+        "max_heads": st.max_heads,
+        "total_heads": st.total_heads,
+        "mlp_units": st.max_units,
         "normaliser_units": nu_units,
-        "clear_units": max(units) - nu_units if nu_units else max(units),
+        "clear_units": st.max_units - nu_units if nu_units else st.max_units,
     }
 
 
@@ -603,7 +577,7 @@ def _cli(cfg: ConstructionConfig) -> ConstructionReport:
     seeds = torch.randn(cfg.batch, k, cfg.d, generator=g, dtype=torch.float64)
     con = build_power_method(cfg.d, cfg.n, k, tau, nu)
     try:
-        _, states = run_power_method(con, inst.X, seeds)
+        _, states = run_power_method(con, inst.X, seeds, cfg.evaluation)
     except ValueError as e:  # s = ‖Sv‖² left the ReLU range [a, b]: a consequence of the options, so name them
         raise ValueError(f"--option a/b: {e}") from None
     S = inst.X.transpose(1, 2) @ inst.X / cfg.n
@@ -625,9 +599,11 @@ def _cli(cfg: ConstructionConfig) -> ConstructionReport:
         f"--layers L = 1 + k(3 tau + 2): tau = {tau} iterations per eigenvector, k = {k}",
         f"normaliser: {kind} (eta_max = {nu.eta_max:.3g}, M = {nu.M}); "
         "the reference run uses the same normaliser, so deviations are round-off",
-        f"size: depth {size['depth']}, width D = {size['width']} (= 5d+3+k+kd), max heads/layer "
-        f"{size['max_heads']}, MLP units {size['mlp_units']}; fact-sheet reference depth k(3tau+3)+1 = "
-        f"{reference_depth(k, tau)}; precursor (unverified) 2tau+4k+1 = {2 * tau + 4 * k + 1}",
+        f"size counted from the weights: depth {size['depth']}, width D = {size['width']}, max heads/layer "
+        f"{size['max_heads']}, MLP units {size['mlp_units']} ({size['normaliser_units']} normaliser); formulas: "
+        f"depth 1+k(3tau+2) = {depth_formula(k, tau)}, width 5d+3+k+kd = {pca_layout(cfg.d, k).D}; fact-sheet "
+        f"reference depth k(3tau+3)+1 = {reference_depth(k, tau)}; precursor (unverified) 2tau+4k+1 = "
+        f"{2 * tau + 4 * k + 1}",
     ]
     tol = EXACT_TOL
     reason = (
@@ -652,6 +628,8 @@ def _cli(cfg: ConstructionConfig) -> ConstructionReport:
         tol,
         reason,
         notes,
+        structure(con).as_dict(),
+        cfg.evaluation,
     )
 
 

@@ -34,8 +34,6 @@ Size: depth 3τ + 1, 2 heads per layer, MLP max(M + 1, 6) units; nothing grows w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 
@@ -49,17 +47,11 @@ from constructions.base import (
     parse_option,
     raise_violations,
 )
-from constructions.power_method import ETA_MAX, RELU_ETA_MIN, Normaliser, normaliser_violations
-from constructions.relu_transformer import (
-    MLP,
-    Layer,
-    OracleMap,
-    SlotLayout,
-    copy_mlp,
-    forward,
-    linear_head_pair,
-    selector,
-)
+from constructions.evaluate import Mode, evaluate
+from constructions.power_method import ETA_MAX, RELU_ETA_MIN, Normaliser, normaliser_sublayer, normaliser_violations
+from constructions.relu_transformer import linear_head_pair
+from constructions.residual import MLP, Layer, Layout, Transformer, copy_mlp, selector, value_matrix
+from constructions.structure import structure
 from theory.relu_approx import units_for_error
 
 __all__ = [
@@ -68,18 +60,17 @@ __all__ = [
     "gram_iteration_layers",
     "label_layer",
     "build_spectral_clustering",
-    "SpectralClusteringConstruction",
     "run_spectral_clustering",
     "reference_iterates",
     "CONSTRUCTIONS",
 ]
 
 
-def gmm_layout(d: int) -> SlotLayout:
-    return SlotLayout([("x", d), ("one", 1), ("u", 1), ("w", 1), ("s", 1), ("c", 1), ("yhat", 1)])
+def gmm_layout(d: int) -> Layout:
+    return Layout([("x", d), ("one", 1), ("u", 1), ("w", 1), ("s", 1), ("c", 1), ("yhat", 1)])
 
 
-def embed_gmm(X: Tensor, seeds: Tensor, layout: SlotLayout) -> Tensor:
+def embed_gmm(X: Tensor, seeds: Tensor, layout: Layout) -> Tensor:
     """H0 (B, D, N): x_j, one, u_j = √N ũ_j/‖ũ‖ (seeds ũ (B, N))."""
     B, N, _ = X.shape
     H = torch.zeros(B, layout.D, N, dtype=torch.float64)
@@ -90,39 +81,30 @@ def embed_gmm(X: Tensor, seeds: Tensor, layout: SlotLayout) -> Tensor:
     return H
 
 
-def _value(layout: SlotLayout, dst: str, src: str) -> Tensor:
-    V = torch.zeros(layout.D, layout.D, dtype=torch.float64)
-    V[layout.index(dst), layout.index(src)] = 1.0
-    return V
-
-
-def _normaliser_mlp(layout: SlotLayout, nu: Normaliser) -> MLP | OracleMap:
-    from constructions.power_method import normaliser_sublayer
-
-    return normaliser_sublayer(layout, nu)  # reads slot s, writes slot c: same slot names in both layouts
-
-
-def gram_iteration_layers(layout: SlotLayout, nu: Normaliser, t: int) -> list[Layer]:
+def gram_iteration_layers(layout: Layout, nu: Normaliser, t: int) -> list[Layer]:
     """(A) w = Gu/N, u ← 0; (B) s = ‖w‖²/N, c = ν(s); (C) u = c·w, (w, s, c) ← 0."""
     A = Layer(
-        linear_head_pair(selector(layout, "x"), selector(layout, "x"), _value(layout, "w", "u"), "Gu/N"),
-        (copy_mlp(layout, [("u", "u", -1.0)], "clear u"),),
         f"it {t} (A) w = G u / N",
+        linear_head_pair(selector(layout, "x"), selector(layout, "x"), value_matrix(layout, [("w", "u", 1.0)]),
+                         "Gu/N"),
+        (copy_mlp(layout, [("u", "u", -1.0)], "clear u"),),
     )
     B = Layer(
-        linear_head_pair(selector(layout, "one"), selector(layout, "w"), _value(layout, "s", "w"), "|w|^2/N"),
-        (_normaliser_mlp(layout, nu),),
         f"it {t} (B) s, c = nu(s)",
+        linear_head_pair(selector(layout, "one"), selector(layout, "w"), value_matrix(layout, [("s", "w", 1.0)]),
+                         "|w|^2/N"),
+        (normaliser_sublayer(layout, nu),),  # reads slot s, writes slot c: same slot names as the PCA layout
     )
     C = Layer(
-        linear_head_pair(selector(layout, "w"), selector(layout, "c"), _value(layout, "u", "one"), "u = c w"),
-        (copy_mlp(layout, [("w", "w", -1.0), ("s", "s", -1.0), ("c", "c", -1.0)], "clear w,s,c"),),
         f"it {t} (C) u = c w",
+        linear_head_pair(selector(layout, "w"), selector(layout, "c"), value_matrix(layout, [("u", "one", 1.0)]),
+                         "u = c w"),
+        (copy_mlp(layout, [("w", "w", -1.0), ("s", "s", -1.0), ("c", "c", -1.0)], "clear w,s,c"),),
     )
     return [A, B, C]
 
 
-def label_layer(layout: SlotLayout, K: float) -> Layer:
+def label_layer(layout: Layout, K: float) -> Layer:
     """yhat ← σ(K u + 1) − σ(K u − 1) − σ(1) = clip(K u, −1, 1)."""
     W1 = torch.zeros(3, layout.D, dtype=torch.float64)
     W1[0, layout.index("u")], W1[0, layout.index("one")] = K, 1.0
@@ -130,23 +112,11 @@ def label_layer(layout: SlotLayout, K: float) -> Layer:
     W1[2, layout.index("one")] = 1.0
     W2 = torch.zeros(layout.D, 3, dtype=torch.float64)
     W2[layout.index("yhat")] = torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)
-    return Layer((), (MLP(W1, W2, "clip(K u)"),), "labels")
+    return Layer("labels", (), (MLP(W1, W2, "relu", "clip(K u)"),))
 
 
-@dataclass(frozen=True)
-class SpectralClusteringConstruction:
-    layers: list[Layer]
-    layout: SlotLayout
-    d: int
-    tau: int
-    K: float
-    normaliser: Normaliser
-
-
-def build_spectral_clustering(
-    d: int, tau: int, normaliser: Normaliser | None = None, K: float = 1e3
-) -> SpectralClusteringConstruction:
-    """3τ + 1 layers (module docstring)."""
+def build_spectral_clustering(d: int, tau: int, normaliser: Normaliser | None = None, K: float = 1e3) -> Transformer:
+    """3τ + 1 layers (module docstring); ``params`` of the program: d, tau, K, normaliser."""
     bad = []
     if isinstance(d, bool) or not isinstance(d, int) or d < 1:
         bad.append(Violation("d", f"expected an integer >= 1, got {d!r}"))
@@ -158,16 +128,17 @@ def build_spectral_clustering(
     nu = normaliser or Normaliser()
     layout = gmm_layout(d)
     layers = [layer for t in range(tau) for layer in gram_iteration_layers(layout, nu, t + 1)]
-    return SpectralClusteringConstruction(layers + [label_layer(layout, K)], layout, d, tau, K, nu)
+    return Transformer(layout, (*layers, label_layer(layout, K)), "spectral-clustering",
+                       {"d": d, "tau": tau, "K": K, "normaliser": nu})
 
 
-def run_spectral_clustering(
-    con: SpectralClusteringConstruction, X: Tensor, seeds: Tensor
-) -> tuple[Tensor, Tensor, Tensor]:
+def run_spectral_clustering(con: Transformer, X: Tensor, seeds: Tensor, mode: Mode = "fast"
+                            ) -> tuple[Tensor, Tensor, Tensor]:
     """Returns (labels yhat (B, N), u per iteration (τ+1, B, N), s per iteration (τ, B))."""
+    d, tau, nu = con.params["d"], con.params["tau"], con.params["normaliser"]
     bad = []
-    if X.ndim != 3 or X.shape[-1] != con.d or X.shape[1] < 2:
-        bad.append(Violation("X", f"expected shape (B, N >= 2, d={con.d}), got {tuple(X.shape)}"))
+    if X.ndim != 3 or X.shape[-1] != d or X.shape[1] < 2:
+        bad.append(Violation("X", f"expected shape (B, N >= 2, d={d}), got {tuple(X.shape)}"))
     elif not bool(torch.isfinite(X).all()):
         bad.append(Violation("X", "contains NaN or infinite entries"))
     if seeds.shape != X.shape[:2]:
@@ -176,24 +147,22 @@ def run_spectral_clustering(
         bad.append(Violation("seeds", "contains an all-zero seed"))
     raise_violations(bad)
     L = con.layout
-    H, recs = forward(
-        embed_gmm(X, seeds, L), con.layers, lambda H: (H[:, L.index("u")].clone(), H[:, L.index("s"), 0].clone())
-    )
-    us = [recs[0][0]] + [recs[3 * t][0] for t in range(1, con.tau + 1)]
-    ss = torch.stack([recs[3 * t - 1][1] for t in range(1, con.tau + 1)])
-    if con.normaliser.kind == "relu":
+    states = evaluate(con, embed_gmm(X, seeds, L), mode).states
+    us = torch.stack([states[3 * t][:, L.index("u")] for t in range(tau + 1)])  # u_0, then after every (C)
+    ss = torch.stack([states[3 * t - 1][:, L.index("s"), 0] for t in range(1, tau + 1)])
+    if nu.kind == "relu":
         lo, hi = float(ss.min()), float(ss.max())
-        if lo < con.normaliser.a or hi > con.normaliser.b:
+        if lo < nu.a or hi > nu.b:
             raise_violations(
                 [
                     Violation(
                         "normaliser",
                         f"s ranged over [{lo:.3g}, {hi:.3g}], outside [a, b] = "
-                        f"[{con.normaliser.a:g}, {con.normaliser.b:g}]",
+                        f"[{nu.a:g}, {nu.b:g}]",
                     )
                 ]
             )
-    return H[:, L.index("yhat")], torch.stack(us), ss
+    return states[-1][:, L.index("yhat")], us, ss
 
 
 def reference_iterates(X: Tensor, seeds: Tensor, tau: int) -> Tensor:
@@ -273,7 +242,7 @@ def _cli(cfg: ConstructionConfig) -> ConstructionReport:
     seeds = torch.randn(cfg.batch, cfg.n, generator=g, dtype=torch.float64)
     con = build_spectral_clustering(cfg.d, tau, nu, K)
     try:
-        yhat, us, _ = run_spectral_clustering(con, inst.X, seeds)
+        yhat, us, _ = run_spectral_clustering(con, inst.X, seeds, cfg.evaluation)
     except ValueError as e:  # s left the ReLU normaliser's fixed range: a consequence of mu and eta, so name them
         raise ValueError(f"--option mu/eta: {e} (eta = 0 normalises exactly)") from None
     ref = reference_iterates(inst.X, seeds, tau)
@@ -310,6 +279,8 @@ def _cli(cfg: ConstructionConfig) -> ConstructionReport:
         1e-12,
         "float64 round-off of a contracting power map (direction deviation)",
         notes,
+        structure(con).as_dict(),
+        cfg.evaluation,
     )
 
 

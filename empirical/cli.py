@@ -92,6 +92,9 @@ def _build_parser() -> _Parser:
                      help="construction-specific setting (repeatable)")
     con.add_argument("--max-memory-gb", type=float, default=None, metavar="GIB",
                      help="refuse settings whose estimated memory exceeds this many GiB (default 4)")
+    con.add_argument("--eval", choices=("fast", "literal"), default="fast", dest="evaluation",
+                     help="run the weights through their support (fast, default) or as written, with dense matrices "
+                          "(literal); both agree to round-off")
     con.add_argument("--json", action="store_true")
     con.add_argument("--list", action="store_true", help="list constructions and exit")
     return p
@@ -204,7 +207,7 @@ def _cmd_construct(args: argparse.Namespace) -> int:
         options[k.strip()] = v.strip()
     budget = {} if args.max_memory_gb is None else {"max_memory_gb": args.max_memory_gb}
     cfg = ConstructionConfig(d=args.d, n=args.n, layers=args.layers, cond=args.cond, seed=args.seed,
-                             batch=args.batch, options=options, **budget)
+                             batch=args.batch, options=options, evaluation=args.evaluation, **budget)
     try:  # option keys and the memory estimate are checked before anything is built
         rep = spec.execute(cfg)
     except (MemoryError, RuntimeError) as e:  # past a raised --max-memory-gb the machine itself may refuse
@@ -214,12 +217,16 @@ def _cmd_construct(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-memory-gb: {spec.name} at {cfg.describe()} ran out of memory (estimated {gib:.3g} "
                          "GiB); reduce the sizes") from None
     if args.json:
-        print(json.dumps({"name": rep.name, "config": rep.config, "layers": rep.deviations,
+        print(json.dumps({"name": rep.name, "config": rep.config, "evaluation": rep.evaluation,
+                          "structure": rep.structure, "layers": rep.deviations,
                           "max_rel_dev": rep.max_deviation, "tolerance": rep.tolerance,
                           "tolerance_reason": rep.tolerance_reason, "passed": rep.passed, "notes": rep.notes},
                          indent=2))
     else:
         print(f"{rep.name}: " + ", ".join(f"{k}={v}" for k, v in rep.config.items()))
+        if rep.structure:
+            print(f"structure (counted from the weights): {rep.structure['summary']}")
+        print(f"evaluation: {rep.evaluation}")
         print(f"{'layer':>5}  {'block':<28} {'reference':<32} max rel. deviation")
         for r in rep.deviations:
             dev = "—" if r["max_rel_dev"] is None else f"{r['max_rel_dev']:.3e}"

@@ -8,19 +8,20 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from constructions.evaluate import apply_layer
 from constructions.newton import (
     SETUP_LAYERS,
-    Block,
-    Layout,
-    apply_block,
     build_newton,
-    default_scale,
-    embed,
-    forward,
+    newton_layout,
     newton_step_block,
+    read_estimates,
+    read_paired,
+    read_predictions,
     run_newton_construction,
     working_layers,
 )
+from constructions.residual import Layer, Transformer
+from constructions.structure import structure
 from empirical.cli import main
 from theory.prompts import PromptBatch
 from theory.samplers import LinearRegressionTask, spd_with_condition
@@ -46,52 +47,42 @@ def _prompt(d, n, cond, gen, batch=4, m=2):
                                                    (6, 4, 10.0, 5)])
 def test_fu23_construction_matches_numpy_newton(d, n, cond, k, gen):
     p = _prompt(d, n, cond, gen)
-    tr = run_newton_construction(p, k)
-    alpha = tr.model.alpha
-    assert tr.model.num_layers == k + 3
-    X, y, xq = p.X.numpy(), p.y.numpy(), p.xq.numpy()
-    for b in range(p.batch_size):
-        ref = _numpy_newton(X[b], y[b], k, alpha)
-        for j in range(k + 1):  # layer 2 + j holds ŵ_j
-            est = tr.estimates[2 + j, b].numpy()
-            assert np.linalg.norm(est - ref[j]) <= 1e-10 * np.linalg.norm(ref[j])
-        np.testing.assert_allclose(tr.predictions[b].numpy(), xq[b] @ ref[-1], rtol=1e-10, atol=1e-12)
-    np.testing.assert_array_equal(tr.paired.numpy(), X)  # layer 1 copies x_i exactly
-
-
-@pytest.mark.parametrize(("d", "n", "m", "k"), [(3, 7, 2, 4), (6, 4, 1, 3), (2, 5, 3, 2)])
-def test_fu23_fast_evaluation_equals_literal_relu_heads(d, n, m, k, gen):
-    # the default path (support-restricted weights, linear heads re-associated as q(KᵀV)) must compute the same
-    # function as the literal ReLU heads with dense weights: equal to float64 round-off, relative to each layer's
-    # scale (sums of at most T·D products of O(1)·‖h‖ terms, so ~1e-15·T·D relative; 1e-12 leaves margin)
-    p = _prompt(d, n, 10.0, gen, batch=3, m=m)
-    alpha, B = default_scale(p)
-    model = build_newton(d, k, alpha, B)
-    h0 = embed(p, model.layout)
-    fast, literal = forward(model, h0), forward(model, h0, literal=True)
-    for ell in range(model.num_layers + 1):
-        scale = literal[ell].abs().max()
-        assert (fast[ell] - literal[ell]).abs().max() <= 1e-12 * scale, model.blocks[ell - 1].name
+    for mode in ("fast", "literal"):
+        tr = run_newton_construction(p, k, mode=mode)
+        alpha = tr.transformer.params["alpha"]
+        assert tr.transformer.num_layers == k + 3
+        estimates = read_estimates(tr.transformer, tr.states)
+        predictions = read_predictions(tr, p.n, p.m)
+        X, y, xq = p.X.numpy(), p.y.numpy(), p.xq.numpy()
+        for b in range(p.batch_size):
+            ref = _numpy_newton(X[b], y[b], k, alpha)
+            for j in range(k + 1):  # layer 2 + j holds ŵ_j
+                est = estimates[2 + j, b].numpy()
+                assert np.linalg.norm(est - ref[j]) <= 1e-10 * np.linalg.norm(ref[j])
+            np.testing.assert_allclose(predictions[b].numpy(), xq[b] @ ref[-1], rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(read_paired(tr, p.n).numpy(), X)  # layer 1 copies x_i exactly
 
 
 def test_fu23_newton_step_block_is_one_relu_head_pair_and_a_doubling_mlp(gen):
-    L = Layout(4)
+    L = newton_layout(4)
     blk = newton_step_block(L, 0)
-    assert [h.relu_heads for h in blk.heads] == [2] and blk.mlp is not None
-    h = torch.zeros(2, 5, L.width, dtype=torch.float64)
-    h[..., L.u] = torch.randn(2, 5, 4, generator=gen, dtype=torch.float64)
-    out = apply_block(h, Block("mlp only", (), blk.mlp))
-    assert torch.equal(out[..., L.u], 2 * h[..., L.u])  # σ(u) − σ(−u) = u exactly
-    assert torch.equal(apply_block(h, Block("mlp only", (), blk.mlp), literal=True)[..., L.u], 2 * h[..., L.u])
+    assert [h.kind for h in blk.heads] == ["signed_pair"]
+    assert structure(Transformer(L, (blk,))).heads_per_layer == (2,)  # a pair is two ReLU heads
+    h = torch.zeros(2, L.D, 5, dtype=torch.float64)
+    h[:, L["u"]] = torch.randn(2, 4, 5, generator=gen, dtype=torch.float64)
+    for mode in ("fast", "literal"):
+        out = apply_layer(h, Layer("mlp only", (), blk.mlp), mode)
+        assert torch.equal(out[:, L["u"]], 2 * h[:, L["u"]])  # σ(u) − σ(−u) = u exactly
 
 
 def test_fu23_construction_layer_counts_and_no_zero_weight_layer(gen):
     p = _prompt(4, 8, 1.0, gen, batch=2)
     for k in (0, 1, 3):
         tr = run_newton_construction(p, k)
-        assert tr.model.num_layers == k + SETUP_LAYERS == k + 3 == working_layers(tr.model)
-        for ell in range(1, tr.model.num_layers + 1):  # every layer changes the stream
-            assert not torch.equal(tr.resid[ell], tr.resid[ell - 1]), tr.model.blocks[ell - 1].name
+        model = tr.transformer
+        assert model.num_layers == k + SETUP_LAYERS == k + 3 == working_layers(model) == structure(model).depth
+        for ell in range(1, model.num_layers + 1):  # every layer changes the stream
+            assert not torch.equal(tr.states[ell], tr.states[ell - 1]), model.layers[ell - 1].name
 
 
 def test_fu23_construction_converges_to_min_norm_solution_when_n_lt_d(gen):
@@ -99,7 +90,7 @@ def test_fu23_construction_converges_to_min_norm_solution_when_n_lt_d(gen):
     p = _prompt(6, 3, 1.0, gen, batch=3)
     tr = run_newton_construction(p, 20)
     w = np.stack([np.linalg.pinv(x) @ yy for x, yy in zip(p.X.numpy(), p.y.numpy(), strict=True)])
-    np.testing.assert_allclose(tr.estimates[-1].numpy(), w, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(read_estimates(tr.transformer, tr.states)[-1].numpy(), w, rtol=1e-6, atol=1e-8)
 
 
 @settings(max_examples=8, deadline=None)
@@ -108,9 +99,10 @@ def test_fu23_construction_property(d, n, k, seed):
     g = torch.Generator().manual_seed(seed)
     p = LinearRegressionTask(d=d, n=n, m=1).sample(2, g)
     tr = run_newton_construction(p, k)
+    estimates = read_estimates(tr.transformer, tr.states)
     for b in range(2):
-        ref = _numpy_newton(p.X[b].numpy(), p.y[b].numpy(), k, tr.model.alpha)[-1]
-        assert np.linalg.norm(tr.estimates[-1, b].numpy() - ref) <= 1e-10 * max(np.linalg.norm(ref), 1e-300)
+        ref = _numpy_newton(p.X[b].numpy(), p.y[b].numpy(), k, tr.transformer.params["alpha"])[-1]
+        assert np.linalg.norm(estimates[-1, b].numpy() - ref) <= 1e-10 * max(np.linalg.norm(ref), 1e-300)
 
 
 def test_fu23_construction_error_lists_all_violations():
@@ -141,6 +133,10 @@ def test_fu23_cli_construct_newton(capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "k = 3 Newton steps in 6 layers" in out and "within" in out
+    assert "structure (counted from the weights): depth 6 (6 working), width 21" in out
+    assert main([*args, "--eval", "literal"]) == 0
+    out = capsys.readouterr().out
+    assert "evaluation: literal" in out and "within" in out
 
 
 def test_fu23_cli_construct_newton_error(capsys):

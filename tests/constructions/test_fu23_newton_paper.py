@@ -9,18 +9,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from constructions.base import ConstructionConfig
+from constructions.evaluate import evaluate
 from constructions.newton_paper import (
     EXTRA_LAYERS,
-    PaperLayout,
     alpha_for,
     build_newton_paper,
     embed,
-    layer_states,
+    paper_layout,
     run_newton_paper,
     stall_diagnostics,
     working_layers,
 )
 from constructions.registry import get_construction
+from constructions.structure import structure
 from empirical.cli import main
 from theory.algorithms.newton import newton_schulz
 from theory.samplers import LinearRegressionTask, spd_with_condition
@@ -46,15 +47,15 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
 
 def _assert_matches_numpy_newton(p, tr, tol: float) -> None:
     """Layer 3 + j holds M_j x_i on x-token i (j = 0 … k); the query's y slot holds x_qᵀŵ_k."""
-    L, n, k = tr.model.layout, p.n, tr.model.k
+    n, k = p.n, tr.model.params["k"]
     for b in range(p.batch_size):
         X, y, xq = p.X[b].numpy(), p.y[b].numpy(), p.xq[b, 0].numpy()
-        M = _numpy_newton(X, k, tr.model.alpha)
+        M = _numpy_newton(X, k, tr.alpha)
         for j in range(k + 1):
-            held = tr.states[3 + j][b, 0: 2 * n: 2, L.top].numpy()  # x-tokens at even positions
+            held = tr.trace.slot("top", 3 + j)[b, 0: 2 * n: 2].numpy()  # x-tokens at even positions
             assert _rel(held, X @ M[j]) <= tol, (b, j)
         w = M[-1] @ X.T @ y
-        pred = float(tr.states[-1][b, 2 * n, L.y])
+        pred = float(tr.trace.slot("y")[b, 2 * n, 0])
         assert abs(pred - xq @ w) <= tol * np.linalg.norm(xq) * np.linalg.norm(w)
 
 
@@ -62,12 +63,13 @@ def _assert_matches_numpy_newton(p, tr, tol: float) -> None:
                                                    (2, 7, 0, 1.0), (7, 2, 0, 1.0), (1, 1, 2, 1.0), (8, 30, 8, 10.0)])
 def test_fu23_paper_corrected_equals_numpy_newton_at_every_layer(d, n, k, cond, gen):
     p = _prompt(d, n, gen, cond=cond)
-    tr = run_newton_paper(p, k, variant="corrected")
-    assert tr.model.num_layers == k + 8
-    # every layer against its reference (theory.algorithms.newton), and the Newton layers against plain numpy
-    assert float(tr.deviations.max()) <= 1e-10, tr.rows()
-    _assert_matches_numpy_newton(p, tr, 1e-10)
-    np.testing.assert_array_equal(tr.states[1][:, 0: 2 * n: 2, tr.model.layout.bot].numpy(), p.X.numpy())  # mov
+    for mode in ("fast", "literal"):
+        tr = run_newton_paper(p, k, variant="corrected", mode=mode)
+        assert tr.model.num_layers == k + 8
+        # every layer against its reference (theory.algorithms.newton), and the Newton layers against plain numpy
+        assert float(tr.deviations.max()) <= 1e-10, tr.rows()
+        _assert_matches_numpy_newton(p, tr, 1e-10)
+        np.testing.assert_array_equal(tr.trace.slot("bot", 1)[:, 0: 2 * n: 2].numpy(), p.X.numpy())  # mov
 
 
 @settings(max_examples=10, deadline=None)
@@ -87,22 +89,24 @@ def test_fu23_paper_printed_computes_abs_and_leaves_newton(gen):
     assert float(dev[0]) == 0.0  # mov is untouched by the sign error
     assert float(dev[1]) > 1e-3 and float(dev[2:].min()) > 1e-2  # far above round-off from layer 2 on
     # the diagnosis: each pair computes |a|, so layer 2 adds α Σ_j |x_tᵀx_j| x_j (plain numpy)
-    L, a = tr.model.layout, tr.model.alpha
-    for b in range(p.batch_size):
-        X = p.X[b].numpy()
-        expected = X + a * np.abs(X @ X.T) @ X
-        assert _rel(tr.states[2][b, 0: 2 * n: 2, L.top].numpy(), expected) <= 1e-12
+    a = tr.alpha
+    for mode in ("fast", "literal"):
+        held = run_newton_paper(p, k, variant="printed", mode=mode).trace.slot("top", 2)
+        for b in range(p.batch_size):
+            X = p.X[b].numpy()
+            expected = X + a * np.abs(X @ X.T) @ X
+            assert _rel(held[b, 0: 2 * n: 2].numpy(), expected) <= 1e-12
 
 
 def test_fu23_paper_variants_differ_only_in_the_second_value_matrix():
     pr, co = (build_newton_paper(3, 5, 2, 0.1, v) for v in ("printed", "corrected"))
     for lp, lc in zip(pr.layers, co.layers, strict=True):
         assert lp.name == lc.name
-        for hp, hc in zip(lp.relu_heads, lc.relu_heads, strict=True):
-            assert torch.equal(hp.WQ, hc.WQ) and torch.equal(hp.WK, hc.WK)
-        if lp.relu_heads:
-            first, second = lp.relu_heads[1].WV, lc.relu_heads[1].WV
-            assert torch.equal(first, -second) and torch.equal(lp.relu_heads[0].WV, lc.relu_heads[0].WV)
+        for hp, hc in zip(lp.heads, lc.heads, strict=True):
+            assert hp.kind == hc.kind and torch.equal(hp.Q, hc.Q) and torch.equal(hp.K, hc.K)
+            assert torch.equal(hp.V, hc.V)
+            # the pair's second head has value c·V: c = +1 as printed, −1 corrected
+            assert (hp.second_value, hc.second_value) == ((1.0, -1.0) if hp.kind == "signed_pair" else (-1.0, -1.0))
 
 
 def test_fu23_paper_alpha_boundary_stalls_and_the_reference_agrees(gen):
@@ -111,7 +115,7 @@ def test_fu23_paper_alpha_boundary_stalls_and_the_reference_agrees(gen):
     paper = run_newton_paper(p, k, alpha="paper")
     assert abs(float(paper.alpha_lambda2[0]) - 2.0) <= 1e-12  # α = 2/‖SSᵀ‖₂ = 2/λ_max²: the boundary
     with pytest.raises(ValueError, match="alpha"):  # the reference refuses it unless asked to demonstrate it
-        newton_schulz(p.X.transpose(1, 2) @ p.X, k, paper.model.alpha)
+        newton_schulz(p.X.transpose(1, 2) @ p.X, k, paper.alpha)
     con, ref = stall_diagnostics(p, paper.estimates), stall_diagnostics(p, paper.ref_estimates)
     missing = float(con["missing"][0])
     for s in (con, ref):
@@ -140,18 +144,18 @@ def test_fu23_paper_alpha_rules(gen):
 @pytest.mark.parametrize("k", [0, 3])
 def test_fu23_paper_every_layer_has_weights_and_changes_the_stream(variant, k, gen):
     model = build_newton_paper(3, 6, k, 0.01, variant)
-    assert model.num_layers == k + EXTRA_LAYERS == working_layers(model)
-    assert not any(layer.all_zero for layer in model.layers)
-    states = layer_states(model, embed(_prompt(3, 6, gen), model.layout))
+    assert model.num_layers == k + EXTRA_LAYERS == working_layers(model) == structure(model).depth
+    assert all(any(bool(W.ne(0).any()) for W in layer.weights()) for layer in model.layers)
+    states = evaluate(model, embed(_prompt(3, 6, gen), model.layout)).states
     for ell in range(1, model.num_layers + 1):
         assert not torch.equal(states[ell], states[ell - 1]), model.layers[ell - 1].name
 
 
 def test_fu23_paper_widths():
-    L = PaperLayout(4)
-    assert L.width == 5 * 4 + 2
-    assert (L.top.start, L.bot.stop) == (0, 8)  # the paper's 2d of the Newton layers
-    assert L.y == 3 * 4  # u = [0_{3d}; 1] reads the last of the paper's 3d + 1
+    L = paper_layout(4)
+    assert L.D == 5 * 4 + 2
+    assert (L["top"].start, L["bot"].stop) == (0, 8)  # the paper's 2d of the Newton layers
+    assert L.index("y") == 3 * 4  # u = [0_{3d}; 1] reads the last of the paper's 3d + 1
 
 
 def test_fu23_paper_error_lists_every_invalid_argument():
@@ -164,7 +168,7 @@ def test_fu23_paper_error_lists_every_invalid_argument():
 def test_fu23_paper_error_prompt_shape(gen):
     model = build_newton_paper(3, 5, 1, 0.01)
     with pytest.raises(ValueError, match="h0"):
-        layer_states(model, embed(_prompt(3, 6, gen), model.layout))  # built for n = 5
+        evaluate(model, embed(_prompt(3, 6, gen), model.layout))  # built for n = 5
     two_queries = LinearRegressionTask(d=3, n=5, m=2).sample(1, gen)
     with pytest.raises(ValueError, match="one query"):
         embed(two_queries, model.layout)
