@@ -4,22 +4,26 @@ Trained-model claims use the quick-profile checkpoints shipped under ``empirical
 (retrain: ``python -m empirical.fu23_training --out results/retrain``; a recipe with no matching model is
 trained automatically into ``<out>/checkpoints/fu23/``). They run at a **reduced scale** (d = 5, n = 10, a 4-layer
 width-64 GPT-2, 12000 steps) — the paper's scale (12 layers, width 256, d = 20, n = 40) is the full profile,
-which needs CUDA and is skipped on CPU. A reduced model may not reproduce the paper: the verdict then says
-"not reproduced" and the numbers are reported.
+which needs CUDA and is skipped on CPU. Each trained claim runs the same pipeline on a positive and a negative
+control (stand-ins whose layers hold known algorithm predictions): a reduced model that fails while the controls
+behave is "not reproduced" (numbers reported); a control that misbehaves makes the verdict "inconclusive".
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 
-from empirical.claims.core import Check, Claim, Outcome, Paper, RunContext, SkipClaim
+from empirical.claims.core import Check, Claim, Control, Outcome, Paper, RunContext, SkipClaim
 
 if TYPE_CHECKING:
     from constructions.newton_paper import PaperTrace
+    from empirical.probes import SimilarityResult
     from theory.prompts import PromptBatch
 
 PAPER = Paper(
@@ -268,13 +272,8 @@ CONSTRUCTION_SETTINGS = (
 
 
 def _compact_construction(ctx: RunContext) -> Outcome:
-    from constructions.newton import (
-        SETUP_LAYERS,
-        build_newton,
-        layerwise_deviation,
-        run_newton_construction,
-        working_layers,
-    )
+    from constructions.newton import SETUP_LAYERS, build_newton, layerwise_deviation, run_newton_construction
+    from constructions.structure import structure
     from empirical.plotting.fu23 import plot_construction_deviation
     from theory.samplers import LinearRegressionTask, spd_with_condition
 
@@ -286,14 +285,15 @@ def _compact_construction(ctx: RunContext) -> Outcome:
         sigma = spd_with_condition(d, cond, g) if cond > 1 else torch.eye(d, dtype=torch.float64)
         prompt = LinearRegressionTask(d=d, n=n, m=3, sigma=sigma).sample(16, g)
         tr = run_newton_construction(prompt, k)
-        count_err += abs(tr.model.num_layers - (k + SETUP_LAYERS))
-        idle += tr.model.num_layers - working_layers(tr.model)
+        size = structure(tr.transformer)  # counted from the built weights
+        count_err += abs(size.depth - (k + SETUP_LAYERS))
+        idle += size.depth - size.working_layers
         devs, pdev = layerwise_deviation(tr, prompt)
         mx = max(r["max_rel_dev"] for r in devs if r["max_rel_dev"] is not None)
         worst, worst_pred = max(worst, mx), max(worst_pred, pdev)
         series[f"d={d},n={n},κ={cond:g},k={k}"] = [r["max_rel_dev"] for r in devs[2:]]
-        rows.append({"d": d, "n": n, "cond": cond, "k": k, "layers": tr.model.num_layers, "max_rel_dev": mx,
-                     "pred_rel_dev": pdev})
+        rows.append({"d": d, "n": n, "cond": cond, "k": k, "layers": size.depth, "max_rel_dev": mx,
+                     "pred_rel_dev": pdev, "structure": size.as_dict()})
     # every violated assumption is reported at once
     try:
         build_newton(4, 2, alpha=1.0, norm_bound=2.0)  # α·B² = 4 >= 2
@@ -364,19 +364,21 @@ def _paper_prompt(d: int, n: int, cond: float, g: torch.Generator, batch: int) -
 def _paper_runs(ctx: RunContext, settings: list[tuple[int, int, float, int]], variant: str
                 ) -> tuple[list[dict], dict[str, list[float]], list[tuple[PromptBatch, PaperTrace]]]:
     """Run the paper's construction on every setting: per-setting summary rows, per-layer deviation series, traces."""
-    from constructions.newton_paper import run_newton_paper, working_layers
+    from constructions.newton_paper import run_newton_paper
+    from constructions.structure import structure
 
     g = ctx.generator("prompts")
     rows, series, traces = [], {}, []
     for d, n, cond, k in ctx.track(settings, f"{variant} settings"):
         prompt = _paper_prompt(d, n, cond, g, 16)
         tr = run_newton_paper(prompt, k, "official", variant)  # type: ignore[arg-type]
+        size = structure(tr.model)  # counted from the built weights
         per_layer = tr.deviations.max(1).values.tolist()  # layers 1 … k+8
         series[f"d={d},n={n},κ={cond:g},k={k}"] = per_layer
-        rows.append({"d": d, "n": n, "cond": cond, "k": k, "layers": tr.model.num_layers,
-                     "working_layers": working_layers(tr.model), "alpha": tr.model.alpha,
+        rows.append({"d": d, "n": n, "cond": cond, "k": k, "layers": size.depth,
+                     "working_layers": size.working_layers, "alpha": tr.alpha,
                      "max_rel_dev": max(per_layer), "per_layer_max_rel_dev": per_layer,
-                     "pred_rel_dev": per_layer[-1]})
+                     "pred_rel_dev": per_layer[-1], "structure": size.as_dict()})
         traces.append((prompt, tr))
     return rows, series, traces
 
@@ -491,8 +493,8 @@ def _paper_construction_as_printed(ctx: RunContext) -> Outcome:
     abs_dev = 0.0
     for prompt, tr in traces:
         X = prompt.X.to(torch.float64)
-        held = tr.states[2][:, 0: 2 * prompt.n: 2, tr.model.layout.top]
-        expected = X + tr.model.alpha * (X @ X.transpose(1, 2)).abs() @ X
+        held = tr.trace.slot("top", 2)[:, 0: 2 * prompt.n: 2]  # layer 2's top block on the x-tokens
+        expected = X + tr.alpha * (X @ X.transpose(1, 2)).abs() @ X
         rel = (held - expected).flatten(1).norm(dim=1) / expected.flatten(1).norm(dim=1)
         abs_dev = max(abs_dev, float(rel.max()))
     first = rows[0]
@@ -526,68 +528,261 @@ def _paper_construction_as_printed(ctx: RunContext) -> Outcome:
 
 
 # -- trained models ---------------------------------------------------------------------------------------
+#
+# One pipeline (:func:`_study` -> a judge) runs on the trained model and on its controls: stand-ins whose layers
+# hold a known algorithm's predictions (empirical.probes.AlgorithmStandIn), probed on the same prompts with the
+# same probes, metric, grids, best match, fit, bootstrap interval and thresholds. Thresholds were set from the
+# controls and the algorithms' theory (module constants below), never from a trained model's result.
 
-NEWTON_STEPS = 12
-GD_STEPS = [0] + [2**i for i in range(0, 13)]
-#: Prompts per profile: (probe-training prompts, held-out test prompts).
-STUDY_SIZES = {"quick": (512, 128), "full": (2048, 512)}
+#: Prompts per profile: (probe-training prompts, held-out test prompts). 512 held-out prompts: with 128 the
+#: fu23.ill_conditioned verdict changed with the seed (its slope interval straddled the threshold at seeds 1 and 3).
+STUDY_SIZES = {"quick": (512, 512), "full": (2048, 1024)}
+#: Bootstrap resamples of the held-out prompts behind every interval (percentile method, 95%).
+BOOTSTRAP_RESAMPLES = 2000
+INTERVAL_LEVEL = 0.95
+#: Relative noise on the stand-ins' read-out channel, so that a control is not a noise-free oracle.
+STAND_IN_NOISE = 0.1
+#: Online-GD relaxations μ (normalised LMS; μ = 1 is the official code's adaptive online GD): the suite's grid,
+#: the sheet gives none. Small μ reaches down towards the zero predictor.
+OGD_RELAXATIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
+#: Newton steps per layer above which a subject reads as Newton: midway between GD whose step count doubles per
+#: layer (one doubling of GD steps is about one Newton squaring; measured while designing on GD stand-ins at
+#: d ∈ {5, 20}, κ ∈ {1 … 1000}: point estimates at most 2.0 with step 1/λ_max or 2/(λ_max + λ_min), 0.7–1.0 with
+#: step 0.01) and the paper's ≈ 3.
+NEWTON_SLOPE_MIN = 2.5
+#: "Roughly linearly": R² of the line through the best-matching Newton steps (judgment; the paper gives none).
+LINEAR_R2_MIN = 0.8
+#: GD steps (official step, paper grid) worth the last layer, in bits per layer (log₂(t_L)/L), above which GD
+#: "struggles": midway between the GD-one-step-per-layer stand-in (≤ 1.0: the linear probe rescales its small steps,
+#: so it reads as ≈ 2^L steps) and the Newton-3-per-layer stand-in (≥ 2.0), at cond Σ = 1 and 100.
+GD_BITS_PER_LAYER_MIN = 1.5
+
+#: Control subjects: name -> what its layer ℓ = 0 … L holds.
+STAND_INS = {
+    "newton_3_per_layer": "Newton step 3ℓ (the paper's rate) at layer ℓ",
+    "gd_doubling": "GD (step 0.01) with 2^ℓ steps at layer ℓ ≥ 1 (0 at layer 0): exponential in depth",
+    "gd_1_per_layer": "GD (step 0.01) with ℓ steps at layer ℓ: one step per layer, what a stack of Ahn et al.'s "
+                      "preconditioned-GD layers (constructions.pgd, A = 0.01·n·I) computes",
+    "online_gd": "one-pass online GD (normalised LMS, μ = 1, the official code's adaptive online GD) at every "
+                 "layer ℓ ≥ 1 (0 at layer 0)",
+    "zero": "the zero predictor at every layer (the loss plateau of in-context training)",
+}
+
+
+def _stand_in_predictor(kind: str, layers: int) -> Callable[[PromptBatch], torch.Tensor]:
+    """``prompt -> (L+1, B, n+1)``: the predictions the stand-in ``kind`` holds at layers 0 … L."""
+    from empirical.probes import gd_prefix_predictions, newton_prefix_predictions, online_gd_prefix_predictions
+
+    ell = list(range(layers + 1))
+    if kind == "newton_3_per_layer":
+        return lambda p: newton_prefix_predictions(p, [3 * i for i in ell])
+    if kind == "gd_doubling":
+        return lambda p: gd_prefix_predictions(p, [2**i if i else 0 for i in ell], "official")
+    if kind == "gd_1_per_layer":
+        return lambda p: gd_prefix_predictions(p, ell, "official")
+    if kind == "online_gd":
+        return lambda p: torch.cat([torch.zeros(1, p.batch_size, p.n + 1, dtype=torch.float64),
+                                    online_gd_prefix_predictions(p, [1.0]).expand(layers, -1, -1)])
+    if kind == "zero":
+        return lambda p: torch.zeros(layers + 1, p.batch_size, p.n + 1, dtype=torch.float64)
+    raise ValueError(f"kind: expected one of {sorted(STAND_INS)}, got {kind!r}")
+
+
+def stand_in_study(kind: str, layers: int, train: PromptBatch, test: PromptBatch, seed: int) -> SimilarityResult:
+    """The claims' pipeline on the stand-in ``kind`` (:data:`STAND_INS`) of depth ``layers``: probes fitted on
+    ``train``, similarities on ``test`` (m >= d queries), the paper's grids; read-out noise seeded by ``seed``."""
+    from empirical.probes import AlgorithmStandIn, paper_protocol, similarity_study
+
+    stand_in = AlgorithmStandIn(_stand_in_predictor(kind, layers), STAND_IN_NOISE, seed)
+    return similarity_study(stand_in, train, test, paper_protocol(layers, OGD_RELAXATIONS))
+
+
+def _study_prompts(profile: str, seed: int, name: str, sizes: tuple[int, int]) -> tuple[PromptBatch, PromptBatch]:
+    """(probe-training, held-out) prompts of the model's task; keyed by the task, not the model, so models of the
+    same task (gpt2_iso, lstm_iso) and their controls are compared on the same prompts."""
+    from empirical.fu23_training import RECIPES, task_of
+    from empirical.seeding import torch_generator
+
+    r = RECIPES[profile][name]
+    task = task_of(r)
+    g = torch_generator(seed, "fu23", "study", f"d={r.d},n={r.n},cond={r.cond:g}")
+    n_train, n_test = sizes
+    tr = task.sample(n_train, g)
+    te = type(task)(d=r.d, n=r.n, m=2 * r.d, cond=r.cond).sample(n_test, g)
+    return tr, te
 
 
 @cache
 def _study(profile: str, seed: int, device: str, name: str, sizes: tuple[int, int], out_dir: str,
-           retrain: bool = False, progress: bool = False) -> dict:
-    """Load (or train) one model and compute the similarity study on held-out prompts (cached per run, so a
-    ``retrain`` run trains each model once)."""
-    from empirical.fu23_training import RECIPES, load_or_train, task_of
-    from empirical.probes import similarity_study
-    from empirical.seeding import torch_generator
+           retrain: bool = False, progress: bool = False, subject: str = "model") -> dict:
+    """The pipeline on one subject: the trained model ``name`` (``subject="model"``: loaded, or trained when its
+    recipe has no model) or one of :data:`STAND_INS` with the model's depth, on the model's prompts. Cached per
+    run, so a ``retrain`` run trains each model once and claims sharing a subject compute it once."""
+    from empirical.fu23_training import RECIPES, load_or_train
+    from empirical.probes import newton_settle_step, paper_protocol, similarity_study
+    from empirical.seeding import child_seed
 
     r = RECIPES[profile][name]
+    tr, te = _study_prompts(profile, seed, name, sizes)
+    if subject != "model":
+        return {"result": stand_in_study(subject, r.layers, tr, te, child_seed(seed, "fu23", "stand_in", name)),
+                "layers": r.layers}
     model, side = load_or_train(r, device, out_dir, progress=progress, retrain=retrain)
-    task = task_of(r)
-    g = torch_generator(seed, "fu23", "study", name)
-    n_train, n_test = sizes
-    tr = task.sample(n_train, g)
-    te_task = type(task)(d=r.d, n=r.n, m=2 * r.d, cond=r.cond)
-    te = te_task.sample(n_test, g)
-    res = similarity_study(model, tr, te, NEWTON_STEPS, GD_STEPS)
+    res = similarity_study(model, tr, te, paper_protocol(r.layers, OGD_RELAXATIONS))
     with torch.no_grad():
         pred = model.predict(te.with_queries(te.xq[:, :1], te.yq[:, :1])).double().cpu()
     query_mse = float(((pred[:, -1] - te.yq[:, 0]) ** 2).mean())
     zero_mse = float((te.yq[:, 0] ** 2).mean())  # the trivial predictor ŷ = 0 (the loss plateau of ICL training)
-    return {"newton_steps_to_1pct": _newton_steps_to_settle(te, 0.01), "result": res,
+    return {"result": res, "layers": r.layers, "newton_settle_step": newton_settle_step(te),
             "sidecar": {k: v for k, v in side.items() if k != "trained_now"},
             "trained_now": side.get("trained_now", False), "query_mse": query_mse, "zero_predictor_mse": zero_mse,
-            "layers": r.layers}
+            "cond": r.cond, "prompts": {"probe_training": sizes[0], "held_out": sizes[1], "d": r.d, "n": r.n}}
 
 
-def _newton_steps_to_settle(prompt, rtol: float) -> float:
-    """Median over prompts of the first Newton step whose query prediction is within ``rtol`` of step
-    NEWTON_STEPS's (past it, Newton steps are nearly indistinguishable to any similarity metric)."""
-    from theory.algorithms import newton_solution_path
-
-    W = newton_solution_path(prompt, NEWTON_STEPS).iterates  # (K+1, B, d)
-    pred = torch.einsum("kbd,bd->kb", W, prompt.xq[:, 0].to(torch.float64))
-    rel = (pred - pred[-1]).abs() / pred[-1].abs().clamp_min(1e-12)
-    first = (rel <= rtol).to(torch.int8).argmax(0)  # rel[-1] = 0, so every prompt settles by step K
-    return float(first.double().median())
+def _get_study(ctx: RunContext, name: str, subject: str = "model") -> dict:
+    if ctx.profile == "full" and ctx.device.type != "cuda":
+        raise SkipClaim("needs cuda: the full profile trains 12-layer width-256 models at d = 20, n = 40")
+    return _study(ctx.profile, ctx.seed, str(ctx.device), name, STUDY_SIZES[ctx.profile], str(ctx.out_dir),
+                  ctx.retrain, ctx.progress, subject)
 
 
-def _slope_note(m: dict) -> str:
-    """The measured Newton steps per layer next to the paper's figure."""
-    st = m["best_newton_step_errors"]
-    return (f"matched Newton steps per layer (similarity of errors): {st}; fitted slope "
-            f"{m['fit_errors']['slope']:.2f} steps/layer, R² {m['fit_errors']['r2']:.2f} (the paper: ≈ 3 Newton "
-            "iterations per middle layer of a 12-layer model)")
+# -- judges: one SimilarityResult -> checks (the same for a model and its controls) ----------------------
+
+Judge = Callable[["SimilarityResult", np.random.Generator], tuple[list[Check], dict]]
 
 
-def _saturation_note(s: dict) -> str:
-    j = s["newton_steps_to_1pct"]
-    if j >= NEWTON_STEPS:
-        return (f"Newton's query predictions are not within 1% of step {NEWTON_STEPS}'s before step {NEWTON_STEPS} "
-                "(median, held-out prompts): matched steps are not capped by Newton's convergence here")
-    return (f"Newton's query predictions settle within 1% of their limit after {j:.0f} steps (median, held-out "
-            "prompts): best matches beyond that step are near-ties, so matched steps saturate there")
+def _interval_reason(what: str) -> str:
+    return (f"{what}; interval: {INTERVAL_LEVEL:.0%} percentile bootstrap over the held-out prompts "
+            f"({BOOTSTRAP_RESAMPLES} resamples, seeded numpy Generator; each resample recomputes the mean "
+            "similarities, the best matches and the statistic)")
+
+
+def _resample(res: SimilarityResult, rng: np.random.Generator) -> np.ndarray:
+    from empirical.probes import bootstrap_weights
+
+    return bootstrap_weights(res.refs["newton"].errors.shape[-1], BOOTSTRAP_RESAMPLES, rng)
+
+
+def _best_steps(res: SimilarityResult, ref: str, layers: Sequence[int], w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best-matching steps of ``ref`` at ``layers``: point estimate (len,) and bootstrap (R, len)."""
+    from empirical.probes import bootstrap_best
+
+    r = res.refs[ref]
+    idx = list(layers)
+    return r.best(idx)[0].astype(float), bootstrap_best(r.errors[idx], r.labels, w)
+
+
+def _newton_tracking(res: SimilarityResult, rng: np.random.Generator, prefix: str = "") -> tuple[list[Check], dict]:
+    """Best-matching Newton step (paper SimE, grid 1 …) vs layer 1 … L: slope > NEWTON_SLOPE_MIN and R² >=
+    LINEAR_R2_MIN, both on their bootstrap intervals."""
+    from empirical.probes import line_slopes, linear_fit, percentile_interval
+
+    ell = np.arange(1, res.layers + 1)
+    st, boot = _best_steps(res, "newton", ell, _resample(res, rng))
+    fit = linear_fit(ell, st)
+    slopes, r2s = line_slopes(ell, boot)
+    checks = [
+        Check(f"{prefix}newton_match_slope_per_layer", fit["slope"], ">", NEWTON_SLOPE_MIN,
+              _interval_reason(f"Newton steps per layer must exceed {NEWTON_SLOPE_MIN}: GD doubling its steps per "
+                               "layer reads as ≤ 2.0 (one Newton step per doubling), the paper's transformer as ≈ 3"),
+              interval=percentile_interval(slopes, INTERVAL_LEVEL)),
+        Check(f"{prefix}newton_match_linear_r2", fit["r2"], ">=", LINEAR_R2_MIN,
+              _interval_reason("'roughly linearly': R² of the line through the best matches (judgment threshold; "
+                               "the paper gives none)"), interval=percentile_interval(r2s, INTERVAL_LEVEL)),
+    ]
+    return checks, {"best_newton_step": st.tolist(), "fit": fit}
+
+
+def _linear_schedule_bits(layers: np.ndarray) -> float:
+    """Least-squares slope of log₂ℓ over ``layers``: the growth (bits per layer) of matched GD steps t = cℓ, the
+    fastest of all linear schedules t = a + cℓ (a >= 0) in relative terms."""
+    from empirical.probes import line_slopes
+
+    return float(line_slopes(layers, np.log2(layers.astype(float))[None])[0][0])
+
+
+def _gd_growth(res: SimilarityResult, rng: np.random.Generator) -> tuple[list[Check], dict]:
+    """Matched GD steps (official step 0.01, grid 2^0 … 2^12) grow exponentially with depth: log₂ of them rises
+    faster over the deeper half of the layers (⌈L/2⌉ … L) than any linear schedule t = a + cℓ allows."""
+    from empirical.probes import line_slopes, percentile_interval
+
+    L = res.layers
+    upper = np.arange(-(-L // 2), L + 1)
+    st, boot = _best_steps(res, "gd_official", upper, _resample(res, rng))
+    point = float(line_slopes(upper, np.log2(st)[None])[0][0])
+    bits = line_slopes(upper, np.log2(boot))[0]
+    linear = _linear_schedule_bits(upper)
+    return [Check("gd_match_log2_growth_per_layer_deeper_half", point, ">", linear,
+                  _interval_reason(f"least-squares slope of log₂(best GD step) over layers {upper[0]} … {L}, in bits "
+                                   f"per layer: exponential growth must beat {linear:.3g}, what matched steps "
+                                   "proportional to depth give (the fastest linear schedule, e.g. a fixed number of GD "
+                                   "steps per layer)"), interval=percentile_interval(bits, INTERVAL_LEVEL))], \
+        {"best_gd_step": res.refs["gd_official"].best(slice(1, None))[0].tolist()}
+
+
+def _gd_steps_needed(res: SimilarityResult, rng: np.random.Generator) -> tuple[list[Check], dict]:
+    """GD (official step 0.01, paper grid) needs many steps to match the last layer: log₂(t_L)/L >
+    GD_BITS_PER_LAYER_MIN."""
+    from empirical.probes import percentile_interval
+
+    L = res.layers
+    st, boot = _best_steps(res, "gd_official", [L], _resample(res, rng))
+    return [Check("ill_log2_gd_steps_to_match_last_layer_per_layer", float(np.log2(st[0]) / L), ">",
+                  GD_BITS_PER_LAYER_MIN,
+                  _interval_reason(f"GD (step 0.01) must need more than 2^({GD_BITS_PER_LAYER_MIN:g}·L) = "
+                                   f"{2 ** (GD_BITS_PER_LAYER_MIN * L):.0f} steps to match what the L = {L} layers "
+                                   "reach (threshold midway between the GD-one-step-per-layer and the "
+                                   "Newton-3-per-layer stand-ins)"),
+                  interval=percentile_interval(np.log2(boot[:, 0]) / L, INTERVAL_LEVEL))], \
+        {"last_layer_best_gd_step": float(st[0])}
+
+
+def _ill(res: SimilarityResult, rng: np.random.Generator) -> tuple[list[Check], dict]:
+    c1, m1 = _newton_tracking(res, rng, "ill_")
+    c2, m2 = _gd_steps_needed(res, rng)
+    return c1 + c2, {**m1, **m2}
+
+
+def _last_layer_best_sims(res: SimilarityResult, ref: str, w: np.ndarray) -> tuple[float, np.ndarray]:
+    """Highest mean SimE of the last layer over the family ``ref``: point and bootstrap (R,)."""
+    e = res.refs[ref].errors[res.layers].numpy()  # (K, B)
+    return float(e.mean(-1).max()), (w @ e.T).max(-1)
+
+
+def _online_gd_over_newton(res: SimilarityResult, rng: np.random.Generator) -> tuple[list[Check], dict]:
+    """The last layer is closer to one-pass online GD than to any Newton step: best SimE(online GD) − best
+    SimE(Newton) > 0 (the paper's Table 1 contrast)."""
+    from empirical.probes import percentile_interval
+
+    w = _resample(res, rng)
+    ogd, ogd_b = _last_layer_best_sims(res, "online_gd", w)
+    nt, nt_b = _last_layer_best_sims(res, "newton", w)
+    return [Check("last_layer_best_online_gd_sime_minus_best_newton_sime", ogd - nt, ">", 0.0,
+                  _interval_reason("the last layer's errors must be more similar to one-pass online GD (best μ) than "
+                                   "to any Newton step (the paper's Table 1: LSTM 0.954 vs 0.920, transformer 0.806 "
+                                   "vs 0.991)"), interval=percentile_interval(ogd_b - nt_b, INTERVAL_LEVEL))], \
+        {"last_layer_best_online_gd_sime": ogd, "last_layer_best_newton_sime": nt}
+
+
+@dataclass(frozen=True)
+class _ControlSpec:
+    subject: str
+    role: Literal["positive", "negative"]
+    why: str
+
+
+def _judged(ctx: RunContext, claim_id: str) -> tuple[dict, list[Check], dict, list[Control]]:
+    """The claim's judge on its model and on each of its control subjects (same prompts, same pipeline)."""
+    spec = TRAINED[claim_id]
+    s = _get_study(ctx, spec.model)
+    checks, m = spec.judge(s["result"], ctx.rng("bootstrap", spec.model))
+    controls = []
+    for c in spec.controls:
+        res = _get_study(ctx, spec.model, c.subject)["result"]
+        cc, cm = spec.judge(res, ctx.rng("bootstrap", spec.model, c.subject))
+        controls.append(Control(c.subject, c.role, f"{STAND_INS[c.subject]} (read-out noise {STAND_IN_NOISE:g} "
+                                f"relative); {c.why}", cc, cm))
+    return s, checks, m, controls
 
 
 def _learning_note(s: dict, name: str) -> str:
@@ -599,146 +794,160 @@ def _learning_note(s: dict, name: str) -> str:
             f"zero predictor (ratio {ratio:.2f}: {state})")
 
 
-def _get_study(ctx: RunContext, name: str) -> dict:
-    if ctx.profile == "full" and ctx.device.type != "cuda":
-        raise SkipClaim("needs cuda: the full profile trains 12-layer width-256 models at d = 20, n = 40")
-    return _study(ctx.profile, ctx.seed, str(ctx.device), name, STUDY_SIZES[ctx.profile], str(ctx.out_dir),
-                  ctx.retrain, ctx.progress)
+def _protocol_note(s: dict) -> str:
+    p = s["prompts"]
+    return (f"protocol: probes are closed-form least-squares read-outs per layer on {p['probe_training']} "
+            f"prompts (the paper trains them with Adam at lr 1e-4 from N(0, 0.01²); the closed form is that loss's "
+            "minimiser: measured once on gpt2_iso, 512 prompts, after 2·10⁴ full-batch Adam steps the probe MSE is "
+            "within 1.3% of the closed form's at layers 2–4 and 3.7% at layer 1, 350 s on this CPU, too slow for "
+            f"this profile); SimE as the paper defines it (positions 2 … n+1) on {p['held_out']} "
+            f"held-out prompts (d = {p['d']}, n = {p['n']}, cond Σ = {s['cond']:g}, the model's training "
+            "distribution), best matches over the paper's grids: Newton 1 … 23 (α = 1/λ_max², the official code "
+            "uses 2/‖SSᵀ‖_F), GD 2^0 … 2^12 with the official code's fixed step 0.01 (the grid and step of the "
+            "paper's figure, per the sheet: 'GD (step 0.01) … 2^0..2^12', its best matches are powers of 2) and "
+            "with the best fixed step 2/(λ_max + λ_min) (the checks use the official step: the best step "
+            "oscillates along the top eigenvector for ≈ κ steps and its best matches jump erratically). "
+            "similarity.*.best_errors_all_positions repeats the best matches with the official code's SimE (all "
+            "n + 1 positions)")
 
 
-def _heatmaps(ctx: RunContext, res, stem: str, title: str) -> str:
+def _power_note(s: dict) -> str:
+    k = s["newton_settle_step"]
+    return (f"power: on these held-out prompts Newton's predictions keep changing for the metric until step {k} "
+            f"(mean SimE with step 60 first >= 1 − 1e-3), against 3 × {s['layers']} = {3 * s['layers']} for a "
+            "subject at the paper's 3 steps per layer: prefixes with about d examples are ill-conditioned, so "
+            "per-layer progress is resolvable")
+
+
+def _outcome(s: dict, checks: list[Check], m: dict, controls: list[Control], notes: list[str],
+             figures: list[str], config: dict) -> Outcome:
+    res = s["result"]
+    return Outcome(checks=checks, controls=controls, figures=figures,
+                   measured={**m, "similarity": res.as_dict(), "query_mse": s["query_mse"],
+                             "zero_predictor_mse": s["zero_predictor_mse"],
+                             "newton_settle_step": s["newton_settle_step"], "checkpoint": s["sidecar"],
+                             "trained_now": s["trained_now"]},
+                   notes=[_reduced_note(), *notes, _protocol_note(s), _power_note(s)],
+                   config={"newton_slope_min": NEWTON_SLOPE_MIN, "linear_r2_min": LINEAR_R2_MIN,
+                           "gd_bits_per_layer_min": GD_BITS_PER_LAYER_MIN, "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
+                           "stand_in_noise": STAND_IN_NOISE, "prompts": s["prompts"], **config})
+
+
+def _heatmaps(ctx: RunContext, res: SimilarityResult, stem: str, title: str) -> str:
     from empirical.plotting.fu23 import plot_similarity_heatmaps
 
-    maps = {"errors vs Newton": res.err_newton.numpy(), "errors vs GD": res.err_gd.numpy(),
-            "weights vs Newton": res.w_newton.numpy(), "weights vs GD": res.w_gd.numpy()}
-    steps = {"errors vs Newton": res.newton_steps, "errors vs GD": res.gd_steps,
-             "weights vs Newton": res.newton_steps, "weights vs GD": res.gd_steps}
-    return plot_similarity_heatmaps(maps, steps, ctx.figure_path(stem), title)
+    names = {"SimE vs Newton": "newton", "SimE vs GD (step 0.01)": "gd_official", "SimE vs GD (best step)": "gd_best"}
+    maps = {k: res.refs[v].mean_errors.numpy() for k, v in names.items()}
+    return plot_similarity_heatmaps(maps, {k: res.refs[v].labels for k, v in names.items()}, ctx.figure_path(stem),
+                                    title)
 
 
-def _newton_tracking_checks(res, layers: int, prefix: str) -> tuple[list[Check], dict]:
-    """Best-matching Newton step per layer 1..L (similarity of errors): line fit; checks slope > 0, R² >= 0.8."""
-    from empirical.probes import best_match, linear_fit
+def _best_match_figure(ctx: RunContext, m: dict, controls: list[Control], key: str, stem: str, log_y: bool) -> str:
+    """Best-matching step per layer 1 … L of the model and of its controls."""
+    from empirical.plotting.fu23 import plot_best_match
 
-    ell = np.arange(1, layers + 1)
-    st, val = best_match(res.err_newton[1:], res.newton_steps)
-    fit = linear_fit(ell, st)
-    stw, valw = best_match(res.w_newton[1:], res.newton_steps)
-    fitw = linear_fit(ell, stw)
-    checks = [
-        Check(f"{prefix}newton_match_slope_per_layer", fit["slope"], ">", 0,
-              "matched Newton step must grow with depth (paper: ≈ 3 iterations per middle layer)"),
-        Check(f"{prefix}newton_match_linear_r2", fit["r2"], ">=", 0.8,
-              "judgment threshold for 'linear growth' (the sheet asks for R² reported; the paper gives no number)"),
-    ]
-    return checks, {"best_newton_step_errors": st.tolist(), "best_newton_sim_errors": val.tolist(),
-                    "fit_errors": fit, "best_newton_step_weights": stw.tolist(),
-                    "best_newton_sim_weights": valw.tolist(), "fit_weights": fitw}
+    series = {"trained model": m[key], **{f"{c.name} ({c.role} control)": c.measured[key] for c in controls}}
+    return plot_best_match(list(range(1, len(m[key]) + 1)), series, ctx.figure_path(stem), log_y=log_y)
+
+
+def _slope_note(m: dict) -> str:
+    """The measured Newton steps per layer next to the paper's figure."""
+    return (f"matched Newton steps per layer 1 … L (paper SimE): {m['best_newton_step']}; fitted slope "
+            f"{m['fit']['slope']:.2f} steps/layer, R² {m['fit']['r2']:.2f} (the paper: ≈ 3 Newton iterations per "
+            "middle layer of a 12-layer model)")
+
+
+@dataclass(frozen=True)
+class TrainedSpec:
+    """A trained claim's pipeline: the model it reads, its judge, and the controls the judge also runs on."""
+
+    model: str
+    judge: Judge
+    controls: tuple[_ControlSpec, ...]
+
+
+_NEWTON_POSITIVE = _ControlSpec("newton_3_per_layer", "positive", "Newton at the paper's rate of 3 steps per layer: "
+                                "the statement holds by construction")
+_GD_PER_LAYER_NEGATIVE = _ControlSpec("gd_1_per_layer", "negative", "GD one step per layer (the first-order "
+                                      "reading of in-context learning): the statement is false for it")
+
+#: Claim id -> its pipeline (also what tests/claims/test_fu23_controls.py runs the controls through).
+TRAINED = {
+    "fu23.layers_track_newton": TrainedSpec("gpt2_iso", _newton_tracking, (
+        _NEWTON_POSITIVE, _ControlSpec("gd_doubling", "negative", "GD, however fast its steps grow with depth: its "
+                                       "matched Newton step rises by about one per doubling, not ≈ 3"))),
+    "fu23.gd_needs_exponentially_more": TrainedSpec("gpt2_iso", _gd_growth, (_NEWTON_POSITIVE, _GD_PER_LAYER_NEGATIVE)),
+    "fu23.ill_conditioned": TrainedSpec("gpt2_ill", _ill, (_NEWTON_POSITIVE, _GD_PER_LAYER_NEGATIVE)),
+    "fu23.lstm_not_newton": TrainedSpec("lstm_iso", _online_gd_over_newton, (
+        _ControlSpec("online_gd", "positive", "a one-pass estimator: not Newton by construction"),
+        _ControlSpec("zero", "positive", "no in-context learning at all: not Newton (it scored 0.90 on the former "
+                                         "saturated metric)"),
+        _ControlSpec("newton_3_per_layer", "negative", "Newton itself: the statement is false for it"))),
+}
 
 
 def _layers_track_newton(ctx: RunContext) -> Outcome:
-    s = _get_study(ctx, "gpt2_iso")
-    res = s["result"]
-    checks, m = _newton_tracking_checks(res, s["layers"], "")
-    fig = _heatmaps(ctx, res, "similarity_heatmaps", "GPT-2 (isotropic x) vs Newton / GD")
-    return Outcome(checks=checks, measured={**m, "similarity": res.as_dict(), "query_mse": s["query_mse"],
-                                            "newton_steps_to_1pct": s["newton_steps_to_1pct"],
-                                            "zero_predictor_mse": s["zero_predictor_mse"],
-                                            "checkpoint": s["sidecar"], "trained_now": s["trained_now"]},
-                   figures=[fig], notes=[_reduced_note(), _learning_note(s, "gpt2_iso"), _slope_note(m),
-                                         _saturation_note(s),
-                                         f"probes: closed-form ridge read-out per layer on "
-                                                  f"{STUDY_SIZES[ctx.profile][0]} training prompts; similarities on "
-                                                  f"{STUDY_SIZES[ctx.profile][1]} held-out prompts"],
-                   config={"newton_steps": NEWTON_STEPS, "gd_steps": GD_STEPS, "model": "gpt2_iso"})
+    s, checks, m, controls = _judged(ctx, "fu23.layers_track_newton")
+    figs = [_heatmaps(ctx, s["result"], "similarity_heatmaps", "GPT-2 (isotropic x): SimE vs Newton / GD"),
+            _best_match_figure(ctx, m, controls, "best_newton_step", "best_match", log_y=False)]
+    return _outcome(s, checks, m, controls, [_learning_note(s, "gpt2_iso"), _slope_note(m)], figs,
+                    {"model": "gpt2_iso"})
 
 
 def _gd_exponential(ctx: RunContext) -> Outcome:
-    from empirical.plotting.fu23 import plot_best_match
-    from empirical.probes import best_match, linear_fit
-
-    s = _get_study(ctx, "gpt2_iso")
-    res = s["result"]
-    L = s["layers"]
-    ell = np.arange(1, L + 1)
-    nt, _ = best_match(res.err_newton[1:], res.newton_steps)
-    gdst, gdv = best_match(res.err_gd[1:], res.gd_steps)
-    log_fit = linear_fit(ell, np.log2(np.maximum(gdst, 1)))
-    lin_fit = linear_fit(ell, gdst)
-    newton_fit = linear_fit(ell, nt)
-    # theory: GD steps t matching Newton step k satisfy t ≈ c·2^k, so log₂t tracks k one-for-one
-    slope_ratio = log_fit["slope"] / newton_fit["slope"] if newton_fit["slope"] > 0 else float("nan")
-    growth_gd = float(gdst[-1] / max(gdst[0], 1))
-    growth_newton = float(max(nt[-1], 1) / max(nt[0], 1))
-    fig = plot_best_match(list(ell), {"Newton (errors)": nt, "GD (errors)": gdst}, ctx.figure_path("best_match"),
-                          log_y=True)
-    return Outcome(
-        checks=[
-            Check("gd_match_log2_slope_per_layer", log_fit["slope"], ">", 0, "matched GD steps must grow with depth"),
-            Check("gd_growth_factor_minus_newton_growth_factor", growth_gd - growth_newton, ">", 0,
-                  "over the same layers GD's matched step must grow by a larger factor than Newton's"),
-            Check("gd_log_fit_r2_minus_linear_fit_r2", (log_fit["r2"] if not np.isnan(log_fit["r2"]) else -1)
-                  - (lin_fit["r2"] if not np.isnan(lin_fit["r2"]) else -1), ">", 0,
-                  "exponential growth: log₂(steps) is better fitted by a line than the steps themselves (strictly: "
-                  "a tie, e.g. a plateau of matched steps, is no evidence either way)"),
-        ],
-        measured={"best_gd_step": gdst.tolist(), "best_gd_sim": gdv.tolist(), "best_newton_step": nt.tolist(),
-                  "log2_gd_fit": log_fit, "linear_gd_fit": lin_fit, "newton_fit": newton_fit,
-                  "log2gd_slope_over_newton_slope": slope_ratio, "growth_gd": growth_gd,
-                  "growth_newton": growth_newton},
-        figures=[fig],
-        notes=[_reduced_note(), _learning_note(s, "gpt2_iso"),
-               "GD: step 1/λ_max(XᵀX) on ½‖Xw − y‖², steps on a log grid 0, 1, 2, 4 … 4096 (as the "
-                        "official code's log grid)"],
-        config={"gd_steps": GD_STEPS},
-    )
+    s, checks, m, controls = _judged(ctx, "fu23.gd_needs_exponentially_more")
+    fig = _best_match_figure(ctx, m, controls, "best_gd_step", "best_match", log_y=True)
+    return _outcome(s, checks, m, controls, [
+        _learning_note(s, "gpt2_iso"),
+        f"matched GD steps (official step 0.01) per layer 1 … L: {m['best_gd_step']}; with the best fixed step: "
+        f"{s['result'].refs['gd_best'].best(slice(1, None))[0].tolist()}"], [fig], {"model": "gpt2_iso"})
 
 
 def _ill_conditioned(ctx: RunContext) -> Outcome:
-    from empirical.probes import best_match
+    s, checks, m, controls = _judged(ctx, "fu23.ill_conditioned")
+    figs = [_heatmaps(ctx, s["result"], "similarity_heatmaps", "GPT-2 trained and tested at cond(Σ) = 100"),
+            _best_match_figure(ctx, m, controls, "best_newton_step", "best_match", log_y=False)]
+    return _outcome(s, checks, m, controls, [
+        _learning_note(s, "gpt2_ill"), _slope_note(m),
+        "ill-conditioned: a fresh Σ with cond(Σ) = 100 per prompt (geometric spectrum, Haar rotation), for training "
+        "and testing; GD run long enough reaches whatever Newton reaches (both end at least squares), so the check is "
+        "how many GD steps the last layer is worth, not which algorithm matches it better"], figs,
+        {"model": "gpt2_ill", "cond": 100})
 
-    s = _get_study(ctx, "gpt2_ill")
-    res = s["result"]
-    checks, m = _newton_tracking_checks(res, s["layers"], "ill_")
-    _, nv = best_match(res.err_newton[-1:], res.newton_steps)
-    _, gv = best_match(res.err_gd[-1:], res.gd_steps)
-    checks.append(Check("ill_last_layer_newton_sim_minus_gd_sim", float(nv[0] - gv[0]), ">=", 0,
-                        "the last layer must match Newton at least as well as any GD step ≤ 4096"))
-    fig = _heatmaps(ctx, res, "similarity_heatmaps", "GPT-2 trained and tested at cond(Σ) = 100")
-    return Outcome(checks=checks, measured={**m, "last_layer_best_newton_sim": float(nv[0]),
-                                            "last_layer_best_gd_sim": float(gv[0]), "similarity": res.as_dict(),
-                                            "newton_steps_to_1pct": s["newton_steps_to_1pct"],
-                                            "query_mse": s["query_mse"],
-                                            "zero_predictor_mse": s["zero_predictor_mse"], "checkpoint": s["sidecar"]},
-                   figures=[fig], notes=[_reduced_note(), _learning_note(s, "gpt2_ill"), _slope_note(m),
-                                         _saturation_note(s),
-                                         "ill-conditioned: a fresh Σ with cond(Σ) = 100 per prompt "
-                                                  "(geometric spectrum, Haar rotation), for training and testing"],
-                   config={"cond": 100, "model": "gpt2_ill"})
+
+def _paired_difference(a: SimilarityResult, b: SimilarityResult, rng: np.random.Generator) -> dict:
+    """Last-layer best Newton SimE of ``a`` minus ``b`` on the same held-out prompts, with a paired bootstrap."""
+    from empirical.probes import percentile_interval
+
+    w = _resample(a, rng)
+    pa, ba = _last_layer_best_sims(a, "newton", w)
+    pb, bb = _last_layer_best_sims(b, "newton", w)
+    return {"difference": pa - pb, "interval": list(percentile_interval(ba - bb, INTERVAL_LEVEL))}
 
 
 def _lstm(ctx: RunContext) -> Outcome:
     from empirical.plotting.fu23 import plot_best_match
-    from empirical.probes import best_match
 
+    s, checks, m, controls = _judged(ctx, "fu23.lstm_not_newton")
     tf = _get_study(ctx, "gpt2_iso")
-    ls = _get_study(ctx, "lstm_iso")
-    tf_sim = float(tf["result"].err_newton[-1].max())
-    ls_sim = float(ls["result"].err_newton[-1].max())
-    tf_st, _ = best_match(tf["result"].err_newton, tf["result"].newton_steps)
-    ls_st, _ = best_match(ls["result"].err_newton, ls["result"].newton_steps)
-    fig = plot_best_match(list(range(0, max(len(tf_st), len(ls_st)))),
+    tf_checks, tf_m = _online_gd_over_newton(tf["result"], ctx.rng("bootstrap", "gpt2_iso"))
+    diff = _paired_difference(tf["result"], s["result"], ctx.rng("bootstrap", "paired"))
+    tf_st, ls_st = (x["result"].refs["newton"].best(slice(1, None))[0].tolist() for x in (tf, s))
+    fig = plot_best_match(list(range(1, max(len(tf_st), len(ls_st)) + 1)),
                           {"GPT-2 vs Newton": tf_st, "LSTM vs Newton": ls_st}, ctx.figure_path("best_match"))
-    return Outcome(
-        checks=[Check("transformer_minus_lstm_best_newton_similarity_last_layer", tf_sim - ls_sim, ">=", 0.05,
-                      "'clearly below': a margin of 0.05 in mean cosine (judgment; the paper gives no number)")],
-        measured={"transformer_last_layer_best_newton_sim": tf_sim, "lstm_last_layer_best_newton_sim": ls_sim,
-                  "transformer_best_steps": tf_st.tolist(), "lstm_best_steps": ls_st.tolist(),
-                  "transformer_query_mse": tf["query_mse"], "lstm_query_mse": ls["query_mse"],
-                  "lstm_similarity": ls["result"].as_dict()},
-        figures=[fig], notes=[_reduced_note(), _learning_note(tf, "gpt2_iso"), _learning_note(ls, "lstm_iso")],
-        config={"models": ["gpt2_iso", "lstm_iso"]},
-    )
+    zero = next(c for c in controls if c.name == "zero")
+    return _outcome(s, checks, {
+        **m, "transformer_same_statistic": tf_checks[0].as_dict(), "transformer_last_layer": tf_m,
+        "transformer_minus_lstm_last_layer_best_newton_sime": diff, "transformer_best_newton_step": tf_st,
+        "lstm_best_newton_step": ls_st, "transformer_query_mse": tf["query_mse"]}, controls, [
+        _learning_note(tf, "gpt2_iso"), _learning_note(s, "lstm_iso"),
+        "former statistic, reported only: transformer minus LSTM best Newton SimE at the last layer "
+        f"{diff['difference']:.3g}, paired bootstrap interval [{diff['interval'][0]:.3g}, {diff['interval'][1]:.3g}]; "
+        f"the zero predictor's best Newton SimE is {zero.measured['last_layer_best_newton_sime']:.3g} (SimE is "
+        "dominated by early positions, where every predictor errs alike)",
+        f"the same check on the transformer (gpt2_iso): {tf_checks[0].measured:.3g}, interval "
+        f"{tf_checks[0].interval}, {tf_checks[0].status}"], [fig], {"models": ["lstm_iso", "gpt2_iso"],
+                                                               "ogd_relaxations": list(OGD_RELAXATIONS)})
 
 
 CLAIMS = [
@@ -765,13 +974,23 @@ CLAIMS = [
           ("construction",), _compact_construction,
           "layer count = k + 3, no zero-weight layer; per-step agreement <= 1e-10 relative in float64, k <= 8"),
     Claim("fu23.layers_track_newton", "fu23", "Successive transformer layers match successive Newton iterations, "
-          "roughly linearly in depth.", "§4, Fig. (similarity heatmaps)", ("trained",), _layers_track_newton,
-          "best-match Newton step vs layer: slope > 0 and linear-fit R² >= 0.8 (reported)"),
+          "roughly linearly in depth (about 3 per layer).", "§4, Fig. (similarity heatmaps)", ("trained",),
+          _layers_track_newton, "best-matching Newton step (paper SimE, grid 1 … 23) vs layer: slope > 2.5 steps per "
+          "layer and R² >= 0.8, each on its 95% bootstrap interval over held-out prompts; controls: Newton at 3 steps "
+          "per layer (positive), GD doubling its steps per layer (negative)"),
     Claim("fu23.gd_needs_exponentially_more", "fu23", "Matching a layer needs exponentially more GD steps than "
-          "Newton steps.", "§4", ("trained",), _gd_exponential, "log₂ GD match grows; exponential fits better"),
+          "Newton steps.", "§4", ("trained",), _gd_exponential,
+          "log₂ of the best-matching GD step (step 0.01, grid 2^0 … 2^12) rises over the deeper half of the layers "
+          "faster than any linear schedule allows (95% bootstrap interval); controls: Newton at 3 steps per layer "
+          "(positive), GD one step per layer (negative)"),
     Claim("fu23.ill_conditioned", "fu23", "On ill-conditioned data (cond Σ = 100) the transformer still tracks "
           "Newton, where GD struggles.", "§4 (ill-conditioned)", ("trained",), _ill_conditioned,
-          "as layers_track_newton at cond 100, and Newton matches the last layer at least as well as GD"),
+          "as layers_track_newton at cond 100, and GD (step 0.01) needs more than 2^(1.5·L) steps to match the last "
+          "layer (95% bootstrap intervals); controls: Newton at 3 steps per layer (positive), GD one step per layer "
+          "(negative)"),
     Claim("fu23.lstm_not_newton", "fu23", "An LSTM trained the same way does not behave like Newton.",
-          "§4 (LSTM)", ("trained",), _lstm, "LSTM's best Newton similarity >= 0.05 below the transformer's"),
+          "§4 (LSTM), Table 1", ("trained",), _lstm,
+          "the LSTM's last layer is more similar (SimE) to one-pass online GD than to any Newton step (95% bootstrap "
+          "interval of the difference above 0); controls: online GD and the zero predictor (positive), Newton at 3 "
+          "steps per layer (negative)"),
 ]

@@ -11,7 +11,7 @@ import torch
 import empirical.claims.fu23 as fu23
 from empirical.checkpoints import read_sidecar
 from empirical.claims import get_claim
-from empirical.claims.core import RunContext, SkipClaim
+from empirical.claims.core import RunContext, SkipClaim, verdict_kind
 from empirical.fu23_training import CHECKPOINT_DIR, RECIPES
 from empirical.runner import run_claim
 
@@ -78,8 +78,11 @@ def test_fu23_trained_claims_run_from_checkpoints(small, tmp_path, monkeypatch):
     for cid in ("fu23.layers_track_newton", "fu23.gd_needs_exponentially_more", "fu23.ill_conditioned",
                 "fu23.lstm_not_newton"):
         r = run_claim(get_claim(cid), profile="quick", device=CPU, seed=0, out_dir=tmp_path, progress=False)
-        assert r["verdict"] in ("verified", "not reproduced"), r.get("error")
+        assert verdict_kind(r["verdict"]) in ("verified", "not reproduced", "inconclusive"), r.get("error")
         assert r["checks"] and all(c["reason"] for c in r["checks"])
+        assert {c["role"] for c in r["controls"]} == {"positive", "negative"}
+        assert all(c["checks"] for c in r["controls"])
+        assert all("bootstrap" in c["reason"] and c["interval"] for c in r["checks"])  # every check on an interval
         for f in r["figures"]:
             assert (tmp_path / f).exists()
 
@@ -102,7 +105,7 @@ def test_fu23_retrain_trains_each_model_once_into_the_out_folder(small, tmp_path
     for cid in ("fu23.layers_track_newton", "fu23.lstm_not_newton"):
         r = run_claim(get_claim(cid), profile="quick", device=CPU, seed=0, out_dir=tmp_path, progress=False,
                       retrain=True)
-        assert r["verdict"] in ("verified", "not reproduced"), r.get("error")
+        assert verdict_kind(r["verdict"]) in ("verified", "not reproduced", "inconclusive"), r.get("error")
     fu23._study.cache_clear()
     assert sorted(calls) == ["gpt2_iso", "lstm_iso"]
     assert sorted(p.name.split(".")[0] for p in (tmp_path / "checkpoints" / "fu23").glob("*.safetensors")) == [

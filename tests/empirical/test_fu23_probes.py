@@ -7,14 +7,29 @@ import pytest
 import torch
 
 from empirical.probes import (
+    PAPER_FIRST_POSITION,
+    AlgorithmStandIn,
     apply_probes,
     best_match,
+    bootstrap_best,
+    bootstrap_weights,
     error_similarity,
+    error_similarity_per_prompt,
     fit_probes,
+    fit_probes_adam,
+    gd_filter,
     gd_prefix_predictions,
+    gd_step_size,
+    line_slopes,
     linear_fit,
+    newton_filter,
     newton_prefix_predictions,
+    online_gd_prefix_predictions,
+    paper_protocol,
+    percentile_interval,
     prefix_prompts,
+    similarity_study,
+    spectrum,
     weight_similarity,
 )
 from theory.samplers import LinearRegressionTask
@@ -72,3 +87,71 @@ def test_fu23_best_match_and_linear_fit():
 def test_fu23_probe_error():
     with pytest.raises(ValueError, match="H, target"):
         fit_probes(torch.zeros(2, 3, 4, 5), torch.zeros(3, 5))
+
+
+def test_fu23_spectral_paths_equal_the_iterations(gen):
+    """The closed forms (Newton (1 − (1 − αλ²)^{2^k})/λ, GD (1 − (1 − ηλ)^t)/λ) equal theory's float64 iterations."""
+    from theory.algorithms import gd, newton_solution_path
+
+    p = LinearRegressionTask(d=4, n=9, m=1, cond=30.0).sample(6, gen)
+    spec = spectrum(p.X, p.y)
+    torch.testing.assert_close(spec.estimates(newton_filter(spec, 10)), newton_solution_path(p, 10).iterates,
+                               rtol=1e-9, atol=1e-12)
+    for rule in ("official", "best", "suite"):
+        eta = gd_step_size(spec, rule)  # on ½‖Xw − y‖²; theory.gd minimises (1/2n)‖Xw − y‖²
+        ref = gd(p, 40, p.n * eta[:, 0]).iterates[[0, 1, 7, 40]]
+        torch.testing.assert_close(spec.estimates(gd_filter(spec, [0, 1, 7, 40], eta)), ref, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="diverges"):
+        gd_filter(spec, [3], 3.0 / spec.lmax)
+
+
+def test_fu23_online_gd_is_one_pass_normalised_lms(gen):
+    p = LinearRegressionTask(d=3, n=5, m=1).sample(2, gen)
+    pred = online_gd_prefix_predictions(p, [0.5])[0]  # (B, n+1)
+    X, y, xq = p.X.numpy(), p.y.numpy(), p.xq.numpy()
+    for b in range(2):
+        w = np.zeros(3)
+        for i in range(6):
+            nxt = X[b, i] if i < 5 else xq[b, 0]
+            assert float(pred[b, i]) == pytest.approx(nxt @ w, abs=1e-12)
+            if i < 5:
+                w = w + 0.5 * (y[b, i] - X[b, i] @ w) * X[b, i] / (X[b, i] @ X[b, i])
+
+
+def test_fu23_paper_sime_skips_the_first_position():
+    y = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64)
+    a = torch.tensor([[[9.0, 3.0, 3.0]]], dtype=torch.float64)  # residuals (8, 1, 0)
+    b = torch.tensor([[[-7.0, 3.0, 3.0]]], dtype=torch.float64)  # residuals (−8, 1, 0)
+    assert float(error_similarity_per_prompt(a, b, y, PAPER_FIRST_POSITION)) == pytest.approx(1.0)
+    assert float(error_similarity(a, b, y)) == pytest.approx(-63 / 65)
+
+
+def test_fu23_stand_in_carries_its_predictions_through_the_probe(gen):
+    """A noise-free stand-in: the study's best Newton match per layer is within one step of the step it holds (the
+    affine probe rescales a layer's predictions to fit y, which can shift a best match by one step)."""
+    tr = LinearRegressionTask(d=5, n=10, m=1).sample(128, gen)
+    te = LinearRegressionTask(d=5, n=10, m=5).sample(32, gen)
+    sub = AlgorithmStandIn(lambda p: newton_prefix_predictions(p, [0, 3, 6]))
+    res = similarity_study(sub, tr, te, paper_protocol(2))
+    assert np.abs(res.refs["newton"].best(slice(1, None))[0] - [3, 6]).max() <= 1
+    with pytest.raises(ValueError, match="2n \\+ 1"):
+        sub.hidden_states(torch.zeros(1, 4, 4))
+
+
+def test_fu23_bootstrap_helpers(rng):
+    w = bootstrap_weights(5, 100, rng)
+    assert w.shape == (100, 5) and np.allclose(w.sum(1), 1)
+    per_prompt = torch.zeros(2, 3, 5, dtype=torch.float64)
+    per_prompt[0, 1], per_prompt[1, 2] = 1.0, 1.0
+    assert (bootstrap_best(per_prompt, [1, 2, 4], w) == [2, 4]).all()
+    slope, r2 = line_slopes(np.array([1, 2, 3]), np.array([[3.0, 6.0, 9.0], [1.0, 1.0, 1.0]]))
+    assert slope.tolist() == pytest.approx([3.0, 0.0]) and r2[0] == pytest.approx(1.0) and np.isnan(r2[1])
+    assert percentile_interval(np.arange(101.0)) == pytest.approx((2.5, 97.5))
+    assert np.isnan(percentile_interval(np.array([1.0, np.nan]))[0])
+
+
+def test_fu23_adam_probe_approaches_the_closed_form(gen):
+    H = torch.randn(2, 40, 3, 4, generator=gen, dtype=torch.float64)
+    target = H[1] @ torch.tensor([1.0, -1.0, 0.5, 2.0], dtype=torch.float64) + 0.3
+    W = fit_probes_adam(H, target, 3000, gen, lr=3e-2)
+    torch.testing.assert_close(W[1], fit_probes(H, target, ridge=0.0)[1], rtol=1e-3, atol=1e-3)
