@@ -13,6 +13,7 @@ __all__ = [
     "plot_layer_deviation",
     "plot_clustering_error",
     "plot_probe_curve",
+    "plot_real_vs_synthetic",
 ]
 
 
@@ -76,14 +77,18 @@ def plot_clustering_error(rows: Sequence[dict], path: Path) -> str:
     return save_figure(fig, path)
 
 
-def plot_probe_curve(probe: Sequence[float], power: Sequence[float], path: Path) -> str:
-    """|cos(v̂_1, v_1)|: ridge probe per layer vs power method per iteration."""
+def plot_probe_curve(
+    probe: Sequence[float], power: Sequence[float], path: Path, controls: dict[str, Sequence[float]] | None = None
+) -> str:
+    """|cos(v̂_1, v_1)|: ridge probe per layer vs power method per iteration, plus the same probe on each control."""
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     ax.plot(range(len(probe)), probe, "o-", label="probe on layer ℓ")
     ax.plot(range(len(power)), power, "s--", label="power method, ℓ iterations")
+    for name, curve in (controls or {}).items():
+        ax.plot(range(len(curve)), curve, ":", marker=".", label=f"probe, control: {name}")
     ax.set_xlabel("layer / iteration")
     ax.set_ylabel("mean |cos| with v_1")
-    ax.legend()
+    ax.legend(fontsize=7)
     return save_figure(fig, path)
 
 

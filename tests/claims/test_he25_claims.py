@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from empirical.claims import he25
-from empirical.claims.core import RunContext, SkipClaim, verdict_of
+from empirical.claims.core import RunContext, SkipClaim, verdict_kind, verdict_of
 
 SMALL = {
     "seed_draws": 20_000,
@@ -20,6 +20,7 @@ SMALL = {
     "cluster_ref": {"N": 60, "trials": 6, "d": (10,), "mu": (1.5, 3.0)},
     "cluster_construction": {"B": 2, "grid": [(5, 24, 2.0)]},
     "test_instances": 200,
+    "harder_instances": 200,
     "probe_train": 400,
 }
 
@@ -27,14 +28,16 @@ EXPECT_VERIFIED = {
     "relu_pair_linear_attention",
     "covariance_layer",
     "inverse_sqrt_relu_error",
-    "seed_overlap_lemma",
     "power_method_bound",
     "power_method_construction",
     "inexact_normalisation_effects",
     "topk_pca_construction",
-    "construction_size",
     "spectral_clustering_construction",
 }
+#: counted from the built weights, the MLP units grow with d (exact clears), against the sheet's "none growing with d"
+EXPECT_NOT_REPRODUCED = {"construction_size"}
+# seed_overlap_lemma: at d = 50 the bound is within 1.5 % of the truth, so its detection needs the quick profile's
+# 2e7 draws; at SMALL's 2e4 it is a smoke test (inconclusive), its controls are tested in test_he25_controls.py
 
 
 @pytest.fixture
@@ -63,11 +66,17 @@ def test_claim_runs_quick(claim, small, tmp_path):
     except SkipClaim as e:
         assert claim.id in ("he25.generalization_rate", "he25.real_data_transfer"), f"unexpected skip: {e}"
         return
-    verdict = verdict_of(out.checks)
+    verdict = verdict_of(out.checks, out.controls)
     name = claim.id.split(".", 1)[1]
+    failed = [c.as_dict() for c in out.checks if not c.passed]
     if name in EXPECT_VERIFIED:
-        failed = [c.as_dict() for c in out.checks if not c.passed]
         assert verdict == "verified", failed
+    elif name in EXPECT_NOT_REPRODUCED:
+        assert verdict == "not reproduced", failed
+    else:  # smoke test at reduced sizes: any derived verdict, but the instrument's controls must be attached
+        assert verdict_kind(verdict) in ("verified", "not reproduced", "inconclusive"), verdict
+    if "trained" in claim.evidence:
+        assert {c.role for c in out.controls} == {"positive", "negative"}
     for c in out.checks:
         assert c.reason
     for f in out.figures:
@@ -117,8 +126,10 @@ def test_real_data_claim_runs_on_a_stand_in_image_set(small, tmp_path, monkeypat
     monkeypatch.setattr(rd, "load_digit_images", _uneven_images)
     claim = next(c for c in he25.CLAIMS if c.id == "he25.real_data_transfer")
     out = claim.runner(_ctx(tmp_path, claim.id))
-    assert {c.name for c in out.checks} >= {"CI_low(real err − synthetic err), v1", "CI_low(|cos v1| − |cos v2|), real",
-                                            "CI_low(degradation v2 − degradation v1)"}
+    assert {c.name for c in out.checks} == {"skill v1: synthetic − real", "skill v1 − v2, real",
+                                            "degradation v2 − degradation v1"}
+    assert all(c.interval is not None for c in out.checks) and {c.role for c in out.controls} == {"positive",
+                                                                                                  "negative"}
     assert len(out.measured["real_abs_cos"]) == 2 and all(0 <= v <= 1 for v in out.measured["real_abs_cos"])
     assert all((tmp_path / f).exists() for f in out.figures) and out.figures
 
