@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import torch
 
-from empirical.claims.core import Check, Claim, Outcome, Paper, RunContext
+from empirical.claims.core import Check, Claim, Control, Outcome, Paper, RunContext
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: A scalar function of a d×d matrix (float64), differentiable by autograd.
+MatrixFunction = Callable[[torch.Tensor], torch.Tensor]
 
 PAPER = Paper(
     key="ahn23",
@@ -96,7 +106,107 @@ def _bool(ok: bool) -> float:
     return 1.0 if ok else 0.0
 
 
+# -- Monte-Carlo losses (every statistical check of this paper, and its controls) ------------------------------
+
+#: A Monte-Carlo effect counts when the estimate ± Z_BAND standard errors lies wholly on the claimed side, and an
+#: agreement when the estimate is within Z_BAND standard errors (fact sheet: "within 3 standard errors"). Fixed
+#: a priori.
+Z_BAND = 3.0
+#: Prompts per forward pass in the Monte-Carlo loops (memory only: results do not depend on it).
+_CHUNK = 10_000
+
+
+def _query_integrated_losses(P: torch.Tensor, Q: torch.Tensor, prompt, sigma: torch.Tensor) -> torch.Tensor:
+    """Per-prompt loss E_{x_q}[(ŷ − x_qᵀw⋆)²] of the LSA with weights P, Q (L, d+1, d+1), x_q ~ N(0, Σ) integrated
+    exactly: (B,) float64, differentiable in P and Q.
+
+    Queries are never keys or values (M = diag(I_n, 0) in the layer rule, eq. (2.2); fact sheet §1), so ŷ is
+    linear in x_q, ŷ = x_qᵀu, with u read at the d basis queries; hence E_{x_q}(x_qᵀ(u − w⋆))² = (u − w⋆)ᵀΣ(u − w⋆).
+    Integrating x_q removes its share of the Monte-Carlo variance; (X, w⋆) stay sampled.
+    """
+    from constructions.linear_attention import lsa_forward
+    from constructions.pgd import read_weights, with_basis_queries
+
+    p = with_basis_queries(prompt)
+    u = read_weights(lsa_forward(p.to_stacked(), P, Q, p.n)[-1], p.n, p.d)  # (B, d)
+    err = u - prompt.meta["w"].to(u.dtype)
+    return torch.einsum("bi,ij,bj->b", err, sigma.to(err.dtype), err)
+
+
+def _lsa_losses(weights: list[tuple[torch.Tensor, torch.Tensor]], task, count: int,
+                g: torch.Generator) -> torch.Tensor:
+    """Per-prompt losses (:func:`_query_integrated_losses`) of k LSAs [(P, Q), ...] (each (L, d+1, d+1) float64) on
+    the same ``count`` fresh prompts of ``task`` (fixed Σ) from ``g``: (k, count)."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, count, _CHUNK):
+            prompt = task.sample(min(_CHUNK, count - i), g)
+            out.append(torch.stack([_query_integrated_losses(P, Q, prompt, task.sigma) for P, Q in weights]))
+    return torch.cat(out, dim=1)
+
+
+def _mean_se(x: torch.Tensor) -> tuple[float, float]:
+    """(mean, standard error of the mean) of i.i.d. samples x (N,)."""
+    return float(x.mean()), float(x.std() / x.numel() ** 0.5)
+
+
+def _control_variate_mean(x: torch.Tensor, c: torch.Tensor, c_mean: float) -> tuple[float, float, float]:
+    """Mean of x (N,) with c (N,), drawn on the same prompts with a known mean ``c_mean``, as a control variate:
+    x̄ − β̂(c̄ − c_mean), β̂ = Cov(x, c)/Var(c), and its standard error (that of the residual x − β̂c), and β̂.
+
+    Never worse than x̄ alone (to O(1/N)); exact, with standard error 0, when x = c.
+    """
+    cc = c - c.mean()
+    var = float(cc @ cc)
+    beta = float((x - x.mean()) @ cc) / var if var > 0 else 0.0
+    mean, se = _mean_se(x - beta * c)  # x − βc, not x − β(c − c_mean): exactly 0 when x = c (β = 1), no round-off
+    return mean + beta * c_mean, se, beta
+
+
+def _loss_with_control_variate(weights: tuple[torch.Tensor, torch.Tensor], reference: tuple[torch.Tensor, torch.Tensor],
+                               reference_loss: float, task, count: int, g: torch.Generator) -> dict:
+    """Population loss of the LSA ``weights`` (P, Q: (L, d+1, d+1)) on ``count`` prompts, with the per-prompt loss of
+    ``reference`` (weights whose population loss ``reference_loss`` is known exactly: a theory optimum) on the same
+    prompts as control variate (:func:`_control_variate_mean`). The per-prompt loss is heavy-tailed (rare Ŝ with
+    large eigenvalues); the reference shares those prompts, so near it most of the variance cancels.
+
+    Returns {"loss", "loss_se" (control variate), "beta", "plain_loss", "plain_se" (sample mean alone)}.
+    """
+    x, c = _lsa_losses([weights, reference], task, count, g)
+    loss, se, beta = _control_variate_mean(x, c, reference_loss)
+    plain, plain_se = _mean_se(x)
+    return {"loss": loss, "loss_se": se, "beta": beta, "plain_loss": plain, "plain_se": plain_se}
+
+
+def _lsa_loss(P: torch.Tensor, Q: torch.Tensor, task, count: int, g: torch.Generator) -> tuple[float, float]:
+    """Population loss of one LSA on ``task``: (mean, standard error) over ``count`` prompts (:func:`_lsa_losses`)."""
+    return _mean_se(_lsa_losses([(P, Q)], task, count, g)[0])
+
+
+def _band(value: float, se: float) -> tuple[float, float]:
+    """value ± Z_BAND standard errors."""
+    return value - Z_BAND * se, value + Z_BAND * se
+
+
+def _abs_band(lo: float, hi: float) -> tuple[float, float]:
+    """The range of |x| over x ∈ [lo, hi]."""
+    if lo <= 0.0 <= hi:
+        return 0.0, max(-lo, hi)
+    return min(abs(lo), abs(hi)), max(abs(lo), abs(hi))
+
+
+def _agreement_check(name: str, mc: float, se: float, value: float) -> Check:
+    """A Monte-Carlo estimate (mean, standard error) against a value it should equal: |mc − value| / se ≤ Z_BAND."""
+    return Check(name, abs(mc - value) / se, "<=", Z_BAND,
+                 "Monte Carlo within 3 standard errors of the value (fact sheet); an agreement test, which passes "
+                 "on noise alone: its negative control shows that it can fail")
+
+
 # -- Theorem 1 ----------------------------------------------------------------------------------------------
+
+#: BFGS gradient tolerance (‖∇f‖_∞) of the Theorem-1 minimisation; it usually stops earlier, on its line search.
+BFGS_GTOL = 1e-13
+EPS64 = float(torch.finfo(torch.float64).eps)
 
 
 def _isserlis_S_squared(sigma: torch.Tensor, n: int) -> torch.Tensor:
@@ -107,24 +217,119 @@ def _isserlis_S_squared(sigma: torch.Tensor, n: int) -> torch.Tensor:
     return torch.einsum("ijjl->il", m4) / n + (n - 1) / n * S @ S
 
 
-def _mc_one_layer_loss(A: torch.Tensor, task, count: int, g: torch.Generator) -> tuple[float, float]:
-    """Monte-Carlo loss of the one-layer construction with preconditioner A: (mean, standard error)."""
-    from constructions.linear_attention import lsa_forward, read_predictions
+def _gd_loss(A: torch.Tensor, task, count: int, g: torch.Generator) -> tuple[float, float]:
+    """Monte-Carlo loss of the one-layer construction w ← w − A∇R(w) (Lemma 1, suite convention), A (d, d)."""
     from constructions.pgd import build_preconditioned_gd
 
-    P, Q = build_preconditioned_gd([A])
-    errs = []
-    for _ in range(max(1, count // 10_000)):
-        p = task.sample(min(count, 10_000), g)
-        pred = read_predictions(lsa_forward(p.to_stacked(), P, Q, p.n)[-1], p.n)
-        errs.append(((pred - p.yq) ** 2).reshape(-1))
-    e = torch.cat(errs)
-    return float(e.mean()), float(e.std() / e.numel() ** 0.5)
+    return _lsa_loss(*build_preconditioned_gd([A]), task, count, g)
+
+
+def _infinite_n_loss(A: torch.Tensor, sigma: torch.Tensor) -> float:
+    """The loss formula with E[ŜŜ] replaced by its n → ∞ limit Σ²: tr(AᵀΣAΣ²) − 2tr(ΣAΣ) + trΣ. It drops the term
+    tr(AᵀΣA(Σ² + trΣ·Σ))/n > 0 of the exact formula, so it is too low for every A ≠ 0."""
+    S = sigma
+    return float(torch.trace(A.T @ S @ A @ S @ S) - 2 * torch.trace(S @ A @ S) + torch.trace(S))
+
+
+def _loss_formula_trial(tag: str, A0: torch.Tensor, value: float, task, count: int,
+                        ctx: RunContext) -> tuple[Check, Check, Check, dict]:
+    """The Monte-Carlo check of the loss formula at A_0, and the same check on its two controls.
+
+    claim: MC of the construction at A_0 against the closed form ``value`` = f(A_0);
+    positive: MC at A = 0 against tr Σ (ŷ = 0, so the loss is E(x_qᵀw⋆)² = tr Σ for w⋆ ~ N(0, I), by construction);
+    negative: the claim's MC at A_0 against the n → ∞ formula (:func:`_infinite_n_loss`, wrong by construction).
+    Returns (claim check, positive check, negative check, measured).
+    """
+    name = f"loss_formula_vs_monte_carlo_z_{tag}"
+    sigma = task.sigma
+    mc, se = _gd_loss(A0, task, count, ctx.generator("mc", tag))
+    mc0, se0 = _gd_loss(torch.zeros_like(A0), task, count, ctx.generator("mc_zero", tag))
+    wrong = _infinite_n_loss(A0, sigma)
+    measured = {"mc_loss": mc, "mc_se": se, "closed_form_loss": value, "z": abs(mc - value) / se,
+                "zero_preconditioner": {"mc_loss": mc0, "mc_se": se0, "trace_sigma": float(torch.trace(sigma))},
+                "infinite_n_formula": {"value": wrong, "z": abs(mc - wrong) / se}}
+    return (_agreement_check(name, mc, se, value), _agreement_check(name, mc0, se0, float(torch.trace(sigma))),
+            _agreement_check(name, mc, se, wrong), measured)
+
+
+def _loss_formula_controls(positive: list[Check], negative: list[Check]) -> list[Control]:
+    """The controls of the Monte-Carlo loss-formula checks (:func:`_loss_formula_trial`)."""
+    return [
+        Control("zero_preconditioner_loss", "positive",
+                "The same Monte Carlo (construction, prompts, estimator, 3 standard errors) at A = 0, where ŷ = 0 "
+                "and the loss is tr Σ by construction.", positive),
+        Control("infinite_n_loss_formula", "negative",
+                "The claim's Monte Carlo at A_0 against the n → ∞ formula (E[ŜŜ] → Σ²), which omits a positive "
+                "O(1/n) term and is wrong by construction.", negative),
+    ]
+
+
+def _thm1_objective(sigma: torch.Tensor, n: int, G: torch.Tensor) -> MatrixFunction:
+    """A ↦ f(A) − tr(GᵀA), f the exact population loss (:func:`theory.symbolic.ahn23.population_loss`). G = 0 is
+    the claim's objective; G = ∇f(B) plants the minimiser at B (same Hessian, gradient zero at B)."""
+    from theory.symbolic.ahn23 import population_loss
+
+    return lambda A: population_loss(A, sigma, n) - (G * A).sum()
+
+
+def _thm1_roundoff_scale(A: torch.Tensor, sigma: torch.Tensor, n: int, G: torch.Tensor) -> float:
+    """Σ|terms| of f(A) − tr(GᵀA) = tr(AᵀΣA E[ŜŜ]) − 2tr(ΣAΣ) + trΣ − tr(GᵀA): evaluating it in float64 carries
+    round-off of about ε times this."""
+    from theory.symbolic.ahn23 import expected_S_squared
+
+    S, M = sigma, expected_S_squared(sigma, n)
+    terms = [torch.trace(A.T @ S @ A @ M), 2 * torch.trace(S @ A @ S), torch.trace(S), (G * A).sum()]
+    return float(sum(abs(t) for t in terms))
+
+
+def _locate_minimiser(f: MatrixFunction, scale: Callable[[torch.Tensor], float],
+                      x0: np.ndarray) -> tuple[torch.Tensor, dict]:
+    """Minimise the quadratic f on d×d matrices by BFGS from x0 (d², numpy), and the accuracy that stop allows.
+
+    scipy's BFGS stops when ‖∇f‖_∞ ≤ BFGS_GTOL, or earlier when its Wolfe line search can no longer see f decrease
+    ("precision loss"), i.e. once f − f⋆ is at the round-off δf = ε·scale(A) of evaluating f. For a quadratic,
+    f − f⋆ = ½ΔᵀHΔ ≥ ½λ_min(H)‖Δ‖²_F and ‖Δ‖_F ≤ ‖∇f‖_F/λ_min(H), so the first stop locates the minimiser to
+    d·gtol/λ_min and the second to √(2δf/λ_min): the larger, relative to ‖A‖_F, is the resolution.
+
+    Returns:
+        (minimiser (d, d), record: resolution, the a-posteriori bound ‖∇f(A)‖_F/(λ_min‖A‖_F), λ_min, stop status)
+    """
+    import math
+
+    from scipy.optimize import minimize
+
+    d = int(round(len(x0) ** 0.5))
+
+    def fg(v):
+        A = torch.tensor(v, dtype=torch.float64).reshape(d, d).requires_grad_(True)
+        val = f(A)
+        (gr,) = torch.autograd.grad(val, A)
+        return float(val.detach()), gr.reshape(-1).numpy()
+
+    res = minimize(fg, x0, jac=True, method="BFGS", options={"gtol": BFGS_GTOL, "maxiter": 20_000})
+    A = torch.tensor(res.x).reshape(d, d)
+    H = torch.autograd.functional.hessian(lambda v: f(v.reshape(d, d)), A.reshape(-1))
+    lam = float(torch.linalg.eigvalsh(0.5 * (H + H.T))[0])
+    norm = float(torch.linalg.norm(A))
+    resolution = max(math.sqrt(2 * EPS64 * scale(A) / lam), d * BFGS_GTOL / lam) / norm
+    grad = float(torch.linalg.norm(torch.tensor(fg(res.x)[1])))
+    return A, {"resolution": resolution, "a_posteriori_bound": grad / lam / norm, "lambda_min_hessian": lam,
+               "status": int(res.status), "message": str(res.message), "iterations": int(res.nit)}
+
+
+def _thm1_minimiser(sigma: torch.Tensor, n: int, G: torch.Tensor, x0: np.ndarray) -> tuple[torch.Tensor, dict]:
+    """:func:`_locate_minimiser` on A ↦ f(A) − tr(GᵀA) (:func:`_thm1_objective`) with its round-off scale."""
+    return _locate_minimiser(_thm1_objective(sigma, n, G), lambda A: _thm1_roundoff_scale(A, sigma, n, G), x0)
+
+
+def _minimiser_check(name: str, A_min: torch.Tensor, candidate: torch.Tensor, resolution: float) -> Check:
+    """‖A_min − candidate‖_F / ‖A_min‖_F within the resolution of the minimisation (:func:`_locate_minimiser`)."""
+    return Check(name, float(torch.linalg.norm(A_min - candidate) / torch.linalg.norm(A_min)), "<=", resolution,
+                 "resolution of the BFGS stop on this quadratic: max(√(2ε·Σ|terms of f|/λ_min(H)), d·gtol/λ_min) / "
+                 "‖A‖_F (the line search cannot resolve f below its round-off; _locate_minimiser)")
 
 
 def _thm1(ctx: RunContext) -> Outcome:
-    from scipy.optimize import minimize
-
     from theory.samplers import LinearRegressionTask, spd_with_condition
     from theory.symbolic.ahn23 import (
         check_stationary_point,
@@ -135,51 +340,68 @@ def _thm1(ctx: RunContext) -> Outcome:
 
     sym = {d: check_stationary_point(d) for d in (1, 2)}
     g = ctx.generator("sigma")
-    rows = []
-    worst_moment, worst_min, worst_z = 0.0, 0.0, 0.0
+    rows, checks = [], []
+    planted, inverse, zero_loss, infinite_n = [], [], [], []
+    worst_moment = 0.0
     settings = ctx.pick([(3, 10, 10.0), (5, 20, 100.0)],
                         [(3, 10, 10.0), (5, 20, 100.0), (8, 12, 1000.0), (10, 40, 10.0)])
     for d, n, cond in ctx.track(settings, "numerical settings"):
+        tag = f"d{d}_n{n}"
         sigma = spd_with_condition(d, cond, g)
         A0 = optimal_preconditioner(sigma, n)
         moment = float(torch.linalg.norm(_isserlis_S_squared(sigma, n) - expected_S_squared(sigma, n))
                        / torch.linalg.norm(expected_S_squared(sigma, n)))
-
-        def fg(v, d=d, sigma=sigma, n=n):
-            A = torch.tensor(v, dtype=torch.float64).reshape(d, d).requires_grad_(True)
-            f = population_loss(A, sigma, n)
-            (gr,) = torch.autograd.grad(f, A)
-            return float(f.detach()), gr.reshape(-1).numpy()
-
+        worst_moment = max(worst_moment, moment)
         x0 = ctx.rng("start", d).normal(size=d * d)
-        res = minimize(fg, x0, jac=True, method="BFGS", options={"gtol": 1e-13, "maxiter": 20_000})
-        A_min = torch.tensor(res.x).reshape(d, d)
-        rel_min = float(torch.linalg.norm(A_min - A0) / torch.linalg.norm(A0))
-        # the loss formula itself against simulation of the one-layer construction, at A_0
+        zero = torch.zeros(d, d, dtype=torch.float64)
+        A_min, rec = _thm1_minimiser(sigma, n, zero, x0)
+        # positive control: the same quadratic with its minimiser planted at a random B of A_0's size
+        B = torch.tensor(ctx.rng("planted", d).normal(size=(d, d)))
+        B = B * torch.linalg.norm(A0) / torch.linalg.norm(B)
+        Bv = B.clone().requires_grad_(True)
+        (G,) = torch.autograd.grad(population_loss(Bv, sigma, n), Bv)
+        B_min, rec_B = _thm1_minimiser(sigma, n, G, x0)
+        name = f"numerical_minimizer_vs_A0_rel_err_{tag}"
+        checks.append(_minimiser_check(name, A_min, A0, rec["resolution"]))
+        planted.append(_minimiser_check(name, B_min, B, rec_B["resolution"]))
+        inverse.append(_minimiser_check(name, A_min, torch.linalg.inv(sigma), rec["resolution"]))
         task = LinearRegressionTask(d=d, n=n, sigma=sigma)
-        mc, se = _mc_one_layer_loss(A0, task, ctx.pick(40_000, 400_000), ctx.generator("mc", d))
-        z = abs(mc - float(population_loss(A0, sigma, n))) / se
-        worst_moment, worst_min, worst_z = max(worst_moment, moment), max(worst_min, rel_min), max(worst_z, z)
-        rows.append({"d": d, "n": n, "cond": cond, "moment_rel_err": moment, "minimizer_rel_err": rel_min,
-                     "mc_loss": mc, "mc_se": se, "closed_form_loss": float(population_loss(A0, sigma, n)), "z": z})
+        claim, pos, neg, mc = _loss_formula_trial(tag, A0, float(population_loss(A0, sigma, n)), task,
+                                                  ctx.setting("mc_prompts", 40_000, 400_000), ctx)
+        checks.append(claim)
+        zero_loss.append(pos)
+        infinite_n.append(neg)
+        rows.append({"d": d, "n": n, "cond": cond, "moment_rel_err": moment,
+                     "minimizer_rel_err": float(torch.linalg.norm(A_min - A0) / torch.linalg.norm(A_min)),
+                     "minimizer": rec, "planted_minimizer": rec_B, **mc})
     return Outcome(
         checks=[
             Check("sympy_stationary_point_equals_A0_d1", _bool(sym[1]), ">=", 1, "exact symbolic identity"),
             Check("sympy_stationary_point_equals_A0_d2", _bool(sym[2]), ">=", 1, "exact symbolic identity"),
             Check("E[SS]_closed_form_vs_Isserlis_rel_err", worst_moment, "<=", 1e-12,
                   "float64 round-off of d^4-term sums"),
-            Check("numerical_minimizer_vs_A0_rel_err", worst_min, "<=", 1e-8,
-                  "BFGS on an exact quadratic, gtol 1e-13 (fact sheet acceptance 1e-8)"),
-            Check("loss_formula_vs_monte_carlo_z", worst_z, "<=", 3.0,
-                  "Monte-Carlo estimate within 3 standard errors of the closed-form loss"),
+            *checks,
+        ],
+        controls=[
+            Control("planted_minimiser", "positive",
+                    "The same BFGS run and resolution on f(A) − tr(∇f(B)ᵀA), whose minimiser is a random B (of "
+                    "A_0's norm) by construction.", planted),
+            Control("inverse_covariance_as_minimiser", "negative",
+                    "The claim's numerical minimiser compared with Σ⁻¹ (the n → ∞ preconditioner), which is not the "
+                    "finite-n minimiser by construction.", inverse),
+            *_loss_formula_controls(zero_loss, infinite_n),
         ],
         measured={"symbolic": {f"d={k}": v for k, v in sym.items()}, "per_setting": rows},
         notes=["Symbolic: sympy derives f(A) = tr E[Ŝ AᵀΣA Ŝ] − 2tr(ΣAΣ) + trΣ entrywise from Isserlis with "
                "symbolic Σ (d×d symmetric), A (d×d) and n, and solves ∇f = 0; the solution equals "
                "((n+1)/n Σ + trΣ/n I)⁻¹ identically.",
+               "The fact sheet's 1e-8 for the numerical minimiser is below what BFGS can resolve on these quadratics "
+               "(its line search stops once f − f⋆ reaches f's round-off, √ε-level in A): the tolerance is that "
+               "resolution, per setting (check thresholds).",
+               "Monte Carlo integrates x_q exactly and samples (X, w⋆).",
                "The minimisation is over the preconditioner A of the GD-form (P, Q); the claim that the global "
                "optimum over all (P, Q) has this form is tested by training (ahn23.trained_1layer)."],
-        config={"settings (d, n, cond)": settings},
+        config={"settings (d, n, cond)": settings, "bfgs_gtol": BFGS_GTOL},
     )
 
 
@@ -188,22 +410,26 @@ def _thm1_isotropic(ctx: RunContext) -> Outcome:
     from theory.symbolic.ahn23 import check_isotropic_loss
 
     sym = check_isotropic_loss()
-    rows, worst = [], 0.0
+    rows, checks, zero_loss, infinite_n = [], [], [], []
     for d, n in ctx.pick([(5, 20), (2, 5)], [(5, 20), (2, 5), (10, 30), (20, 40)]):
         A0 = torch.eye(d, dtype=torch.float64) * n / (n + d + 1)
         theory = d * (d + 1) / (n + d + 1)
-        mc, se = _mc_one_layer_loss(A0, LinearRegressionTask(d=d, n=n), ctx.pick(100_000, 1_000_000),
-                                    ctx.generator("mc", d, n))
-        z = abs(mc - theory) / se
-        worst = max(worst, z)
-        rows.append({"d": d, "n": n, "theory": theory, "mc": mc, "se": se, "z": z})
+        task = LinearRegressionTask(d=d, n=n, sigma=torch.eye(d, dtype=torch.float64))
+        claim, pos, neg, mc = _loss_formula_trial(f"d{d}_n{n}", A0, theory, task,
+                                                  ctx.setting("mc_prompts", 100_000, 1_000_000), ctx)
+        checks.append(claim)
+        zero_loss.append(pos)
+        infinite_n.append(neg)
+        rows.append({"d": d, "n": n, **mc})
     return Outcome(
         checks=[
             Check("sympy_isotropic_closed_form", _bool(sym), ">=", 1,
                   "exact: a* = n/(n+d+1), f(a*) = d(d+1)/(n+d+1) for symbolic n, d"),
-            Check("monte_carlo_z", worst, "<=", 3.0, "Monte Carlo within 3 standard errors (fact sheet)"),
+            *checks,
         ],
+        controls=_loss_formula_controls(zero_loss, infinite_n),
         measured={"per_setting": rows, "d5_n20_theory": 15 / 13},
+        notes=["Monte Carlo integrates x_q exactly and samples (X, w⋆)."],
     )
 
 
@@ -244,49 +470,94 @@ def _data_inadequacy(ctx: RunContext) -> Outcome:
 # -- Theorems 3 and 4, Figure 2 ----------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8)
+def _optimal_scalars(L: int, n: int, d: int) -> dict:
+    """:func:`theory.landscape.optimal_scalars`, computed once per (L, n, d) (sympy; a second or two each)."""
+    from theory.landscape import optimal_scalars
+
+    return optimal_scalars(L, n, d)
+
+
+def _gradient_check(name: str, A: torch.Tensor, sigma: torch.Tensor, n: int, batches: int, per_batch: int,
+                    g: torch.Generator) -> tuple[Check, dict]:
+    """Is the population gradient w.r.t. all entries of A (L, d, d) zero? Monte Carlo over Ŝ with x_q and w⋆ ~ N(0, Σ⁻¹)
+    integrated exactly (:func:`theory.landscape.mc_gradient`): ‖G‖ within Z_BAND error bars ‖per-entry SE‖ of 0."""
+    from theory.landscape import mc_gradient
+
+    G, SE, loss, loss_se = mc_gradient(A, sigma, n, batches, per_batch, g)
+    gn, bar = float(torch.linalg.norm(G)), float(torch.linalg.norm(SE))
+    check = Check(name, gn / bar, "<=", Z_BAND,
+                  "‖MC gradient‖ within 3 Monte-Carlo error bars (‖per-entry standard error‖) of 0; an agreement test, "
+                  "which passes on noise alone: the negative controls show that it can fail")
+    return check, {"grad_norm": gn, "mc_error": bar, "z": gn / bar, "loss": loss, "loss_se": loss_se}
+
+
+def _scalar_gradient_norm(a: list[float], n: int, d: int, h: float = 1e-5) -> float:
+    """‖∇_a f‖ of the exact scalar loss (Wishart moments) by central differences (error O(h²) on a polynomial)."""
+    import numpy as np
+
+    from theory.landscape import scalar_loss
+
+    e = np.eye(len(a)) * h
+    return float(np.linalg.norm([(scalar_loss(np.add(a, ei), n, d) - scalar_loss(np.subtract(a, ei), n, d)) / (2 * h)
+                                 for ei in e]))
+
+
 def _thm3_critical(ctx: RunContext) -> Outcome:
     from empirical.plotting.ahn23 import plot_gradient_check
-    from theory.landscape import mc_gradient, mc_hessian_eigenvalues, optimal_scalars
+    from theory.landscape import mc_hessian_eigenvalues
 
     sigma = _paper_sigma(ctx)
     sinv = torch.linalg.inv(sigma)
     d, n = PAPER_D, PAPER_N
-    checks, measured, labels, norms, bars = [], {}, [], [], []
+    checks, controls, measured, plotted = [], [], {}, {}
     batches, per_batch = ctx.setting("mc_batches", 20, 40), ctx.setting("mc_per_batch", 2000, 20000)
+
+    def trial(L: int, scalars, tag: str) -> Check:
+        check, m = _gradient_check(f"L{L}_full_matrix_gradient_z", torch.stack([a * sinv for a in scalars]), sigma,
+                                   n, batches, per_batch, ctx.generator("mc", L, tag))
+        measured[f"L{L}_{tag}"] = m
+        plotted[f"L={L} {tag}"] = (m["grad_norm"], m["mc_error"])
+        return check
+
+    # positive control: one layer, A = a Σ⁻¹ with a = n/(n+d+1). By Isserlis, E[ŜΣ⁻¹Ŝ] = ((n+d+1)/n)Σ, so
+    # ∇f = −2Σ + 2((n+d+1)/n)ΣAΣ vanishes there exactly (independent of the Wishart-moment machinery).
+    a1 = n / (n + d + 1)
+    measured["L1_closed_form_scalar"] = a1
+    measured["L1_optimal_scalars_cross_check"] = [float(x) for x in _optimal_scalars(1, n, d)["a"]]
+    controls.append(Control("one_layer_critical_point", "positive",
+                            f"L = 1 at A = (n/(n+d+1))Σ⁻¹ = {a1:.4f}Σ⁻¹, where the gradient vanishes exactly "
+                            "(Isserlis: E[ŜΣ⁻¹Ŝ] = ((n+d+1)/n)Σ); the same Monte-Carlo gradient test.",
+                            [trial(1, [a1], "critical")]))
     for L in (2, 3):
-        opt = optimal_scalars(L, n, d)
-        a = torch.tensor(opt["a"])
-        exact_grad = float(abs(opt["grad"]).max())
-        for tag, scale in (("critical", 1.0), ("perturbed x1.1", 1.1)):
-            A = torch.stack([scale * ai * sinv for ai in a])
-            G, SE, loss, loss_se = mc_gradient(A, sigma, n, batches, per_batch, ctx.generator("mc", L, tag))
-            gn, bar = float(torch.linalg.norm(G)), float(torch.linalg.norm(SE))
-            labels.append(f"L={L} {tag}")
-            norms.append(gn)
-            bars.append(bar)
-            measured[f"L{L}_{tag}"] = {"grad_norm": gn, "mc_error": bar, "z": gn / bar, "loss": loss,
-                                       "loss_se": loss_se}
-        ev = mc_hessian_eigenvalues(torch.stack([ai * sinv for ai in a]), sigma, n,
+        opt = _optimal_scalars(L, n, d)
+        a = [float(x) for x in opt["a"]]
+        checks.append(trial(L, a, "critical"))
+        # negative control: scalars × 1.1, off the critical set (the exact scalar gradient there is reported)
+        pert = [1.1 * x for x in a]
+        exact_pert = _scalar_gradient_norm(pert, n, d)
+        controls.append(Control(f"perturbed_L{L}", "negative",
+                                f"L = {L} at A_l = 1.1·a_l Σ⁻¹, not critical: the exact scalar-loss gradient there has "
+                                f"norm {exact_pert:.3g}; the same Monte-Carlo gradient test.",
+                                [trial(L, pert, "perturbed x1.1")], {"exact_scalar_gradient_norm": exact_pert}))
+        ev = mc_hessian_eigenvalues(torch.stack([x * sinv for x in a]), sigma, n,
                                     ctx.setting("hessian_samples", 4000, 40_000), ctx.generator("hessian", L))
         tol = 1e-6 * float(ev.abs().max())
         measured[f"L{L}_full_hessian_mc"] = {"positive": int((ev > tol).sum()), "negative": int((ev < -tol).sum()),
                                              "near_zero": int((ev.abs() <= tol).sum()), "min": float(ev[0]),
                                              "max": float(ev[-1])}
-        measured[f"L{L}_optimal_scalars"] = opt["a"]
+        measured[f"L{L}_optimal_scalars"] = a
         measured[f"L{L}_exact_loss"] = opt["loss"]
         measured[f"L{L}_scalar_hessian_eigenvalues"] = opt["hessian_eigenvalues"]
         checks += [
-            Check(f"L{L}_exact_scalar_gradient", exact_grad, "<=", 1e-9,
+            Check(f"L{L}_exact_scalar_gradient", float(abs(opt["grad"]).max()), "<=", 1e-9,
                   "exact polynomial (Wishart moments) evaluated in float64 after Newton polishing"),
-            Check(f"L{L}_full_matrix_gradient_z", measured[f"L{L}_critical"]["z"], "<=", 3.0,
-                  "‖MC gradient‖ within 3 Monte-Carlo error bars of 0 at A_l = a_l Σ⁻¹"),
-            Check(f"L{L}_perturbed_point_detected_z", measured[f"L{L}_perturbed x1.1"]["z"], ">=", 3.0,
-                  "power check: the same test flags a non-critical point (scalars × 1.1)"),
             Check(f"L{L}_scalar_hessian_min_eigenvalue", float(min(opt["hessian_eigenvalues"])), ">", 0.0,
                   "a minimum along the scalar set (positive definite exact Hessian)"),
         ]
-    fig = plot_gradient_check(labels, norms, bars, ctx.figure_path("gradient_check"))
-    return Outcome(checks=checks, measured=measured, figures=[fig],
+    fig = plot_gradient_check(list(plotted), [v[0] for v in plotted.values()], [v[1] for v in plotted.values()],
+                              ctx.figure_path("gradient_check"))
+    return Outcome(checks=checks, controls=controls, measured=measured, figures=[fig],
                    notes=["Gradient w.r.t. the full matrices A_l (not only the scalars), Monte Carlo over Ŝ with "
                           "x_q and w⋆ ~ N(0, Σ⁻¹) integrated exactly; error bar = ‖per-entry standard error‖.",
                           "Hessian signs: exact along the scalar set (a check), and of the Monte-Carlo Hessian w.r.t. "
@@ -296,9 +567,7 @@ def _thm3_critical(ctx: RunContext) -> Outcome:
 
 def _fig2(ctx: RunContext) -> Outcome:
     from empirical.plotting.ahn23 import plot_scalars
-    from theory.landscape import optimal_scalars
-
-    opt = optimal_scalars(3, PAPER_N, PAPER_D)
+    opt = _optimal_scalars(3, PAPER_N, PAPER_D)
     a = [float(x) for x in opt["a"]]
     fig = plot_scalars(["a1", "a2", "a3"], a, FIG2_SCALARS, "Figure 2: optimal per-layer steps (sorted)",
                        ctx.figure_path("scalars"))
@@ -309,7 +578,7 @@ def _fig2(ctx: RunContext) -> Outcome:
         measured={"scalars_sorted": a, "loss": opt["loss"], "paper_scalars": FIG2_SCALARS, "paper_loss": FIG2_LOSS},
         figures=[fig],
         notes=["Exact: E Σ_k Π_l (1 − a_l μ_k)² from Wishart trace moments up to order 6, minimised (order is "
-               "irrelevant: the loss is symmetric in the layers)."],
+               "irrelevant: the loss is symmetric in the layers). No Monte Carlo, so no controls."],
     )
 
 
@@ -324,12 +593,80 @@ def _gdpp_weights(q: torch.Tensor, b: torch.Tensor, sinv: torch.Tensor) -> tuple
     return P, Q
 
 
-def _gdpp_errors(q, b, sinv, prompt) -> torch.Tensor:
-    from constructions.linear_attention import lsa_forward, read_predictions
+def _gdpp_per_prompt(v: torch.Tensor, fit_set, sigma: torch.Tensor, free_b: bool) -> torch.Tensor:
+    """Per-prompt query-integrated losses (N,) of the GD++ weights v = (q1, q2, q3, b1, b2), or v = (q1, q2, q3) with
+    b = 0 when not ``free_b`` (Theorem 3's family, P_l = [[0,0],[0,1]], whose optimum is known exactly)."""
+    b = v[3:] if free_b else v.new_zeros(2)
+    return _query_integrated_losses(*_gdpp_weights(v[:3], b, torch.linalg.inv(sigma)), fit_set, sigma)
 
-    P, Q = _gdpp_weights(q, b, sinv)
-    pred = read_predictions(lsa_forward(prompt.to_stacked(), P, Q, prompt.n)[-1], prompt.n)
-    return ((pred - prompt.yq) ** 2).reshape(-1)
+
+def _gdpp_fit(x0: list[float], fit_set, sigma: torch.Tensor, iterations: int, free_b: bool = True) -> dict:
+    """L-BFGS on the mean per-prompt loss of a fixed prompt set (:func:`_gdpp_per_prompt`) from x0 = (q1, q2, q3,
+    b1, b2) (b1, b2 ignored when not ``free_b``).
+
+    Returns {"q": (3,), "b": (2,), "fit_loss": in-sample loss, "free_b"}.
+    """
+    x = torch.tensor(x0[:5] if free_b else x0[:3], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([x], max_iter=iterations, line_search_fn="strong_wolfe", tolerance_grad=1e-12,
+                            tolerance_change=1e-16)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = _gdpp_per_prompt(x, fit_set, sigma, free_b).mean()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    v = x.detach()
+    with torch.no_grad():
+        fit_loss = float(_gdpp_per_prompt(v, fit_set, sigma, free_b).mean())
+    return {"q": v[:3], "b": v[3:] if free_b else v.new_zeros(2), "fit_loss": fit_loss, "free_b": free_b}
+
+
+def _sandwich_se(per_prompt: Callable[[torch.Tensor], torch.Tensor], v: torch.Tensor) -> torch.Tensor:
+    """Standard errors (k,) of an M-estimate v̂ = argmin (1/N) Σ_i ℓ_i(v) from N i.i.d. prompts: Cov ≈ H⁻¹VH⁻¹/N, H the
+    Hessian of the mean loss and V the covariance of the per-prompt gradients (k forward-mode passes). ``per_prompt``:
+    v (k,) -> (N,)."""
+    from torch.func import jacfwd
+
+    J = jacfwd(per_prompt)(v)  # (N, k)
+    Hi = torch.linalg.inv(torch.autograd.functional.hessian(lambda u: per_prompt(u).mean(), v))
+    return (Hi @ torch.cov(J.T) @ Hi / J.shape[0]).diagonal().clamp_min(0).sqrt()
+
+
+def _with_standard_errors(fit: dict, fit_set, sigma: torch.Tensor) -> dict:
+    """``fit`` with "q_se", "b_se": the fitted scalars estimate the population optimum from a finite prompt set
+    (:func:`_sandwich_se`); b is exact (se 0) when it was held at 0."""
+    v = torch.cat([fit["q"], fit["b"]]) if fit["free_b"] else fit["q"]
+    se = _sandwich_se(lambda u: _gdpp_per_prompt(u, fit_set, sigma, fit["free_b"]), v)
+    return {**fit, "q_se": se[:3], "b_se": se[3:] if fit["free_b"] else torch.zeros(2, dtype=torch.float64)}
+
+
+def _rel_diff_check(name: str, x: float, se: float, target: float, reason: str) -> Check:
+    """|x/target − 1| ≤ 5%, judged on x ± Z_BAND standard errors."""
+    ends = sorted(((x - Z_BAND * se) / target - 1, (x + Z_BAND * se) / target - 1))
+    return Check(name, abs(x / target - 1), "<=", 0.05, reason, interval=_abs_band(*ends))
+
+
+def _gdpp_checks(fit: dict, loss: float, se: float, target: dict) -> list[Check]:
+    """Theorem 4's acceptance: each fitted scalar (``fit``: q, b with q_se, b_se, :func:`_with_standard_errors`) and the
+    fresh-prompt loss (mean ``loss``, standard error ``se``) within 5% of ``target`` ({"q", "b" or None, "loss"}), each
+    judged on ± Z_BAND standard errors."""
+    reason = "'within a few %' of the values (fact sheet): 5%; interval ± 3 standard errors"
+    checks = [_rel_diff_check(f"q{i + 1}_rel_diff", float(fit["q"][i]), float(fit["q_se"][i]), t,
+                              reason + " (sandwich, finite fit set)") for i, t in enumerate(target["q"])]
+    if target.get("b") is not None:
+        checks += [_rel_diff_check(f"b{i + 1}_rel_diff", float(fit["b"][i]), float(fit["b_se"][i]), t,
+                                   reason + " (sandwich, finite fit set)") for i, t in enumerate(target["b"])]
+    checks.append(_rel_diff_check("loss_rel_diff", loss, se, target["loss"], reason + " (Monte Carlo)"))
+    return checks
+
+
+def _by_magnitude(fit: dict) -> dict:
+    """``fit`` with q (and q_se) sorted by |q|: with b = 0 (Theorem 3's family) the loss is symmetric in the layers,
+    so their order is not identified."""
+    order = torch.argsort(fit["q"].abs())
+    return {**fit, "q": fit["q"][order], "q_se": fit["q_se"][order]}
 
 
 def _thm4_gdpp(ctx: RunContext) -> Outcome:
@@ -339,56 +676,94 @@ def _thm4_gdpp(ctx: RunContext) -> Outcome:
     sigma = _paper_sigma(ctx)
     sinv = torch.linalg.inv(sigma)
     task = LinearRegressionTask(d=PAPER_D, n=PAPER_N, sigma=sigma, prior="inverse_cov")
+    # Quick fit size: the fitted q1 (≈ −0.42, the least determined scalar) has a relative sandwich standard error of
+    # 1.0–1.6% at 6000 prompts (seeds 0–4), so its ± 3 se nearly fills the 5% margin, and the per-prompt loss is
+    # heavy-tailed (single prompts ~3000× the mean), which the sandwich does not capture: the positive control
+    # reports when the fit cannot resolve 5%.
     n_fit, n_eval = ctx.setting("fit_prompts", 6000, 50_000), ctx.setting("eval_prompts", 50_000, 500_000)
+    iterations = ctx.setting("lbfgs_iterations", 100, 500)
     fit_set = task.sample(n_fit, ctx.generator("fit"))
-    # The loss is not convex in (q, b): fit from two starts — Theorem 3's optimum (q = −a, b = 0.5), which knows
-    # nothing of the paper's values, and the paper's values — and keep the lower fitted loss; both are recorded.
-    starts = {"theorem3_optimum": [-0.42, -0.69, -1.71, 0.5, 0.5], "paper_values": [*THM4_Q, *THM4_B]}
-    fits = {}
-    for name, x0 in starts.items():
-        x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([x], max_iter=ctx.setting("lbfgs_iterations", 100, 500), line_search_fn="strong_wolfe",
-                                tolerance_grad=1e-12, tolerance_change=1e-16)
+    thm3 = _optimal_scalars(3, PAPER_N, PAPER_D)
+    a3 = [float(x) for x in thm3["a"]]
+    # The loss is not convex in (q, b): fit from starts that know nothing of the paper's Theorem-4 values (zero:
+    # no step and no input transform; Theorem 3's exact optimum q = −a⋆ with b = 0.5), and, reported beside them,
+    # from the paper's values. The verdict uses the best uninformed fit.
+    uninformed = {"zero": [0.0] * 5, "theorem3_optimum": [-x for x in a3] + [0.5, 0.5]}
+    starts = {**uninformed, "paper_values": [*THM4_Q, *THM4_B]}
+    fits = {k: _gdpp_fit(x0, fit_set, sigma, iterations) for k, x0 in ctx.track(starts.items(), "fits")}
+    best = min(uninformed, key=lambda k: fits[k]["fit_loss"])
 
-        def closure(x=x, opt=opt):
-            opt.zero_grad()
-            loss = _gdpp_errors(x[:3], x[3:], sinv, fit_set).mean()
-            loss.backward()
-            return loss
+    no_b = torch.zeros(2, dtype=torch.float64)
+    reference = _gdpp_weights(torch.tensor([-x for x in a3]), no_b, sinv)  # Theorem 3's optimum, exact loss known
 
-        opt.step(closure)
-        with torch.no_grad():
-            fits[name] = {"x": x.detach(), "fit_loss": float(_gdpp_errors(x[:3], x[3:], sinv, fit_set).mean())}
-    best = min(fits, key=lambda k: fits[k]["fit_loss"])
-    q, b = fits[best]["x"][:3], fits[best]["x"][3:]
-    e = torch.cat([_gdpp_errors(q, b, sinv, task.sample(10_000, ctx.generator("eval", i)))
-                   for i in range(n_eval // 10_000)])
-    loss, se = float(e.mean()), float(e.std() / e.numel() ** 0.5)
-    e_paper = torch.cat([_gdpp_errors(torch.tensor(THM4_Q), torch.tensor(THM4_B), sinv,
-                                      task.sample(10_000, ctx.generator("eval", i))) for i in range(n_eval // 10_000)])
+    def evaluate(q: torch.Tensor, b: torch.Tensor) -> dict:
+        """Fresh-prompt loss, the same prompts for every call, Theorem 3's optimum as control variate."""
+        return _loss_with_control_variate(_gdpp_weights(q, b, sinv), reference, thm3["loss"], task, n_eval,
+                                          ctx.generator("eval"))
+
+    for fit in fits.values():
+        fit.update(evaluate(fit["q"], fit["b"]))
+    for k in (best, "paper_values"):  # the judged fits
+        fits[k] = _with_standard_errors(fits[k], fit_set, sigma)
+    q, b, loss, se = fits[best]["q"], fits[best]["b"], fits[best]["loss"], fits[best]["loss_se"]
+    paper = {"q": THM4_Q, "b": THM4_B, "loss": THM4_LOSS}
+    checks = _gdpp_checks(fits[best], loss, se, paper)
+    paper_start = fits["paper_values"]
+    paper_start["checks"] = [c.as_dict() for c in _gdpp_checks(paper_start, paper_start["loss"],
+                                                               paper_start["loss_se"], paper)]
+    at_paper = evaluate(torch.tensor(THM4_Q), torch.tensor(THM4_B))
     task10 = LinearRegressionTask(d=PAPER_D, n=10, sigma=sigma, prior="inverse_cov")
-    e10 = _gdpp_errors(torch.tensor(THM4_Q), torch.tensor(THM4_B), sinv, task10.sample(10_000, ctx.generator("n10")))
+    at_paper_n10 = _lsa_loss(*_gdpp_weights(torch.tensor(THM4_Q), torch.tensor(THM4_B), sinv), task10, 10_000,
+                             ctx.generator("n10"))
+    # Controls: the same fit (prompts, uninformed starts, optimiser), evaluation and checks in Theorem 3's family
+    # (b = 0), whose optimum is known exactly: against it (positive) and against the paper's Theorem-4 values,
+    # which that family cannot reach (negative: b = 0 ≠ (0.91, 0.56), loss ≥ the exact minimum ≫ 5.6e-4).
+    fits_b0 = {k: _gdpp_fit(x0, fit_set, sigma, iterations, free_b=False) for k, x0 in uninformed.items()}
+    best_b0 = min(fits_b0, key=lambda k: fits_b0[k]["fit_loss"])
+    fit0 = _by_magnitude(_with_standard_errors(fits_b0[best_b0], fit_set, sigma))
+    ev0 = evaluate(fit0["q"], no_b)
+    loss0, se0 = ev0["loss"], ev0["loss_se"]
+    control_measured = {"q_sorted": fit0["q"], "q_se": fit0["q_se"], **ev0, "best_start": best_b0,
+                        "fit_losses": {k: v["fit_loss"] for k, v in fits_b0.items()}}
+    controls = [
+        Control("theorem3_family_vs_exact_optimum", "positive",
+                "The same fit from the same uninformed starts, Monte-Carlo evaluation and 5% checks with b fixed to 0 "
+                f"(Theorem 3's family), against its exact optimum q = −({', '.join(f'{x:.4f}' for x in a3)}), loss "
+                f"{thm3['loss']:.4f} (Wishart moments); scalars compared sorted by magnitude (layer order is a "
+                "symmetry there). The theorem3_optimum start lies at that optimum, so this control tests the "
+                "fit's finite-sample bias, the Monte-Carlo evaluation and the thresholds, not the search.",
+                _gdpp_checks(fit0, loss0, se0, {"q": [-x for x in a3], "loss": thm3["loss"]}), control_measured),
+        Control("theorem3_family_vs_paper_values", "negative",
+                "The same b = 0 fit against the paper's Theorem-4 values, which it cannot match: b = 0 by "
+                f"construction and its loss is at least the exact Theorem-3 minimum {thm3['loss']:.4f}.",
+                _gdpp_checks(fit0, loss0, se0, paper), control_measured),
+    ]
     fig = plot_scalars(["q1", "q2", "q3", "b1", "b2"], [*q.tolist(), *b.tolist()], [*THM4_Q, *THM4_B],
                        "Theorem 4 (GD++): fitted per-layer scalars", ctx.figure_path("scalars"))
-    reason = "'within a few %' of the paper's figure values (fact sheet): 5%"
-    checks = [Check(f"q{i + 1}_rel_diff", abs(float(q[i]) / THM4_Q[i] - 1), "<=", 0.05, reason) for i in range(3)]
-    checks += [Check(f"b{i + 1}_rel_diff", abs(float(b[i]) / THM4_B[i] - 1), "<=", 0.05, reason) for i in range(2)]
-    checks.append(Check("loss_rel_diff", abs(loss / THM4_LOSS - 1), "<=", 0.05, reason))
     return Outcome(
         checks=checks,
-        measured={"q": q, "b": b, "loss": loss, "loss_se": se, "paper_q": THM4_Q, "paper_b": THM4_B,
-                  "fits": {k: {"q": v["x"][:3], "b": v["x"][3:], "fit_loss": v["fit_loss"]} for k, v in fits.items()},
-                  "best_start": best,
-                  "paper_loss": THM4_LOSS, "loss_at_paper_weights": float(e_paper.mean()),
-                  "loss_at_paper_weights_se": float(e_paper.std() / e_paper.numel() ** 0.5),
-                  "loss_at_paper_weights_n10": float(e10.mean())},
+        controls=controls,
+        measured={"q": q, "b": b, "q_se": fits[best]["q_se"], "b_se": fits[best]["b_se"], "loss": loss, "loss_se": se,
+                  "fit_loss": fits[best]["fit_loss"],
+                  "paper_q": THM4_Q, "paper_b": THM4_B, "paper_loss": THM4_LOSS,
+                  "fits": fits, "uninformed_starts": list(uninformed), "best_uninformed_start": best,
+                  "lowest_fit_loss_start": min(fits, key=lambda k: fits[k]["fit_loss"]),
+                  "paper_start_fit": paper_start,
+                  "loss_at_paper_weights": at_paper["loss"], "loss_at_paper_weights_se": at_paper["loss_se"],
+                  "loss_at_paper_weights_n10": at_paper_n10[0], "loss_at_paper_weights_n10_se": at_paper_n10[1]},
         figures=[fig],
         notes=["Q_l = [[q_l Σ⁻¹, 0], [0, 0]] (so q_l < 0 is a descent step), P_l = [[b_l I, 0], [0, 1]]; the x rows "
                "are transformed by (I + q_l b_l Ŝ Σ⁻¹) each layer. Fitted by L-BFGS on a fixed Monte-Carlo sample "
-               "from two starts (Theorem 3's optimum, and the paper's values); the lower fitted loss is reported "
-               "and evaluated on fresh prompts.",
+               "(x_q integrated exactly) from three starts: zero and Theorem 3's exact optimum (uninformed), and the "
+               "paper's values. The checks use the uninformed fit with the lower in-sample loss, evaluated on fresh "
+               "prompts; the paper-start fit and its checks are reported beside it (measured.paper_start_fit).",
+               "Fresh-prompt losses use Theorem 3's optimum (exact loss from Wishart moments) on the same prompts as "
+               "a control variate; the plain sample means are in plain_loss / plain_se. The fitted scalars estimate "
+               "the population optimum from the finite fit set: their checks carry ± 3 sandwich standard errors.",
+               "The in-sample fit loss (measured.fit_loss) is optimistic: the verdict uses the fresh-prompt loss.",
                "The sheet's n = 10 typo check: loss at the paper's weights with n = 10 is recorded as measured."],
-        config={"d": PAPER_D, "n": PAPER_N, "fit_prompts": n_fit, "eval_prompts": n_eval},
+        config={"d": PAPER_D, "n": PAPER_N, "fit_prompts": n_fit, "eval_prompts": n_eval,
+                "lbfgs_iterations": iterations, "starts": starts},
     )
 
 
@@ -433,20 +808,86 @@ def _train_lsa(ctx: RunContext, name: str, layers: int, parameterization: str, t
                          command=command, seed=ctx.seed, retrain=ctx.retrain, device=ctx.device)
 
 
-def _eval_loss(model, task, ctx: RunContext, count: int) -> tuple[float, float]:
-    errs = []
-    with torch.no_grad():
-        for i in range(count // 10_000):
-            p = task.sample(10_000, ctx.generator("eval", i), dtype=torch.float32, device=ctx.device)
-            errs.append(((model(p) - p.yq) ** 2).double().cpu().reshape(-1))
-    e = torch.cat(errs)
-    return float(e.mean()), float(e.std() / e.numel() ** 0.5)
+def _one_layer_checks(P: torch.Tensor, Q: torch.Tensor, task, count: int,
+                      g: torch.Generator) -> tuple[list[Check], dict]:
+    """Theorem 1's acceptance for one LSA layer with weights P, Q (1, d+1, d+1) float64 on ``task`` (x ~ N(0, Σ),
+    w⋆ ~ N(0, I)): the preconditioner −P[d,d]·Q[:d,:d] (invariant under (P, Q) → (γP, Q/γ)) against A_0, the blocks
+    that vanish at the optimum, and the loss excess over tr Σ − tr(Σ²A_0) (:func:`_excess_over_theory`, ``count``
+    prompts from ``g``).
+
+    Returns (checks, measured).
+    """
+    from constructions.pgd import build_preconditioned_gd
+    from theory.symbolic.ahn23 import optimal_loss, optimal_preconditioner
+
+    d, n, sigma = task.d, task.n, task.sigma
+    P1, Q1 = P[0], Q[0]
+    A_hat = -P1[d, d] * Q1[:d, :d]
+    A0 = optimal_preconditioner(sigma, n)
+    rel = float(torch.linalg.norm(A_hat - A0) / torch.linalg.norm(A0))
+    # Parts that must vanish at the optimum (P's label row on x, Q's label row), relative to the main block.
+    # (Q's last column multiplies the query's zero label and P's x rows never reach the prediction in one
+    #  layer: they receive no gradient and are not identifiable, so they are not compared.)
+    stray = float(torch.linalg.norm(P1[d, :d]) * torch.linalg.norm(Q1[:d, :d])
+                  + abs(P1[d, d]) * torch.linalg.norm(Q1[d, :d])) / float(torch.linalg.norm(P1[d, d] * Q1[:d, :d]))
+    theory = float(optimal_loss(sigma, n))
+    m = _loss_with_control_variate((P, Q), build_preconditioned_gd([A0]), theory, task, count, g)
+    excess = m["loss"] - theory
+    lo, hi = (x / theory for x in _band(excess, m["loss_se"]))
+    checks = [
+        Check("rel_frobenius_learned_vs_A0", rel, "<=", 0.1,
+              "a priori: Adam at this budget leaves ≲10% error in the flattest directions of the quadratic"),
+        Check("stray_blocks_relative", stray, "<=", 0.05, "blocks that vanish at the optimum, relative size"),
+        Check("loss_excess_over_theory_relative", excess / theory, "<=", 0.02,
+              "loss within 2% of the global minimum; interval: ± 3 Monte-Carlo standard errors (control variate: "
+              "the loss of A_0's construction on the same prompts)",
+              interval=(lo, hi)),
+        Check("loss_not_below_theory_upper_bound", hi, ">=", 0.0,
+              "the theory loss is a global minimum: the loss cannot be detectably below it (upper end of the "
+              "relative excess ± 3 standard errors)"),
+    ]
+    return checks, {"A_hat": A_hat, "theory_loss": theory, "excess": excess, **m}
+
+
+def _three_layer_checks(A: torch.Tensor, task, count: int, g: torch.Generator) -> tuple[list[Check], dict]:
+    """Theorem 3's acceptance for the GD-form LSA with A (L, d, d) float64 (Q_l = −[[A_l, 0], [0, 0]] as in
+    :class:`empirical.models.lsa.LinearTransformer`, i.e. the paper's printed convention) on ``task`` (x ~ N(0, Σ),
+    w⋆ ~ N(0, Σ⁻¹)): each A_l against its best multiple of Σ⁻¹, the sorted multiples against the exact optimal
+    scalars a⋆, and the loss excess over the exact optimum (:func:`_excess_over_theory` against A_l = a⋆_l Σ⁻¹).
+
+    Returns (checks, measured).
+    """
+    from constructions.pgd import build_preconditioned_gd
+
+    sinv = torch.linalg.inv(task.sigma)
+    L = A.shape[0]
+    scal = [float((A[l] * sinv).sum() / (sinv * sinv).sum()) for l in range(L)]
+    resid = [float(torch.linalg.norm(A[l] - scal[l] * sinv) / torch.linalg.norm(A[l])) for l in range(L)]
+    opt = _optimal_scalars(L, task.n, task.d)
+    diff = max(abs(s - o) for s, o in zip(sorted(scal), opt["a"], strict=True))
+    reference = build_preconditioned_gd([a * sinv for a in opt["a"]], convention="paper")
+    m = _loss_with_control_variate(build_preconditioned_gd(list(A), convention="paper"), reference, opt["loss"], task,
+                                   count, g)
+    excess = m["loss"] - opt["loss"]
+    checks = [
+        Check("max_rel_residual_off_scalar_set", max(resid), "<=", 0.1,
+              "a priori 10%: A_l within 10% (Frobenius) of its best multiple of Σ⁻¹"),
+        Check("max_abs_diff_sorted_scalars_vs_theory", diff, "<=", 0.1,
+              "a priori 0.1 in step size (the scalar loss is flat: Hessian eigenvalue 0.37)"),
+        Check("loss_excess_over_theory", excess, "<=", 0.02,
+              "a priori 0.02 above the exact optimum 0.1336; interval: ± 3 Monte-Carlo standard errors (control "
+              "variate: the loss of the optimal construction on the same prompts)",
+              interval=_band(excess, m["loss_se"])),
+    ]
+    return checks, {"scalars": scal, "residuals": resid, "theory_scalars": opt["a"], "theory_loss": opt["loss"],
+                    "excess": excess, **m}
 
 
 def _trained_1layer(ctx: RunContext) -> Outcome:
+    from constructions.pgd import build_preconditioned_gd
     from empirical.plotting.ahn23 import plot_matrices
     from theory.samplers import LinearRegressionTask, spd_with_condition
-    from theory.symbolic.ahn23 import optimal_loss, optimal_preconditioner
+    from theory.symbolic.ahn23 import optimal_preconditioner
 
     d, n = PAPER_D, PAPER_N
     sigma = ctx.pick(spd_with_condition(d, 4.0, ctx.generator("sigma")), _paper_sigma(ctx))
@@ -456,44 +897,43 @@ def _trained_1layer(ctx: RunContext) -> Outcome:
                               optimizer="adamw", grad_clip=0.01))
     sigma_recipe = ctx.pick({"kind": "spd_with_condition", "kappa": 4.0}, _PAPER_SIGMA_RECIPE)
     model, info = _train_lsa(ctx, "trained_1layer", 1, "full", task, sigma_recipe, train_cfg, init_std=1e-3)
-    P, Q = (w.detach().double().cpu()[0] for w in model.weights())
-    A_hat = -P[d, d] * Q[:d, :d]  # invariant under (P, Q) → (γP, Q/γ)
+    P, Q = (w.detach().double().cpu() for w in model.weights())
+    count = ctx.setting("eval_prompts", 100_000, 1_000_000)
+
+    def pipeline(P: torch.Tensor, Q: torch.Tensor) -> tuple[list[Check], dict]:
+        return _one_layer_checks(P, Q, task, count, ctx.generator("eval"))  # the same prompts for every object
+
+    checks, measured = pipeline(P, Q)
     A0 = optimal_preconditioner(sigma, n)
-    rel = float(torch.linalg.norm(A_hat - A0) / torch.linalg.norm(A0))
-    # Parts that must vanish at the optimum (P's label row on x, Q's label row), relative to the main block.
-    # (Q's last column multiplies the query's zero label and P's x rows never reach the prediction in one
-    #  layer: they receive no gradient and are not identifiable, so they are not compared.)
-    stray = float(torch.linalg.norm(P[d, :d]) * torch.linalg.norm(Q[:d, :d])
-                  + abs(P[d, d]) * torch.linalg.norm(Q[d, :d])) / float(torch.linalg.norm(P[d, d] * Q[:d, :d]))
-    loss, se = _eval_loss(model, task, ctx, ctx.pick(100_000, 1_000_000))
-    theory = float(optimal_loss(sigma, n))
-    fig = plot_matrices({"learned −P[d,d]·Q[:d,:d]": A_hat.numpy(), "theory A_0": A0.numpy(),
-                         "Σ⁻¹": torch.linalg.inv(sigma).numpy()}, "1-layer linear transformer",
-                        ctx.figure_path("matrices"))
+    sinv = torch.linalg.inv(sigma)
+    controls = [
+        Control("theory_weights", "positive",
+                "The one-layer construction with A_0 (Theorem 1's optimum: P = [[0,0],[0,1]], Q = −[[A_0,0],[0,0]]).",
+                *pipeline(*build_preconditioned_gd([A0]))),
+        Control("inverse_covariance_weights", "negative",
+                "The construction with Σ⁻¹, the n → ∞ preconditioner: not the finite-n optimum (data inadequacy), "
+                "so both its preconditioner and its loss are off by construction.",
+                *pipeline(*build_preconditioned_gd([sinv]))),
+    ]
+    fig = plot_matrices({"learned −P[d,d]·Q[:d,:d]": measured["A_hat"].numpy(), "theory A_0": A0.numpy(),
+                         "Σ⁻¹": sinv.numpy()}, "1-layer linear transformer", ctx.figure_path("matrices"))
     return Outcome(
-        checks=[
-            Check("rel_frobenius_learned_vs_A0", rel, "<=", 0.1,
-                  "a priori: Adam at this budget leaves ≲10% error in the flattest directions of the quadratic"),
-            Check("stray_blocks_relative", stray, "<=", 0.05, "blocks that vanish at the optimum, relative size"),
-            Check("loss_excess_over_theory_relative", (loss - theory) / theory, "<=", 0.02,
-                  "trained loss within 2% of the global minimum (MC standard error reported)"),
-            Check("loss_not_below_theory_z", (theory - loss) / se, "<=", 3.0,
-                  "the theory loss is a global minimum: the trained loss cannot be significantly below it"),
-        ],
-        measured={"A_hat": A_hat, "A0": A0, "loss": loss, "loss_se": se, "theory_loss": theory,
-                  "checkpoint": info},
+        checks=checks,
+        controls=controls,
+        measured={**measured, "A0": A0, "checkpoint": info},
         figures=[fig],
         notes=[ctx.pick("Quick profile (reduced scale): Σ with condition number 4 (random rotation), batch 500, "
                         "3000 Adam steps; the paper's spectrum and schedule run in the full profile.",
                         "Full profile: paper's Σ spectrum and AdamW schedule (batch 20000, lr 0.02 halved every "
-                        "2000 steps, 30k steps, clip 0.01).")],
-        config={"train": train_cfg, "d": d, "n": n},
+                        "2000 steps, 30k steps, clip 0.01)."),
+               "Loss: Monte Carlo over (X, w⋆) with x_q integrated exactly, in float64 on the trained weights; the "
+               "model and both controls are evaluated on the same prompts."],
+        config={"train": train_cfg, "d": d, "n": n, "eval_prompts": count},
     )
 
 
 def _trained_3layer(ctx: RunContext) -> Outcome:
     from empirical.plotting.ahn23 import plot_matrices
-    from theory.landscape import optimal_scalars
     from theory.samplers import LinearRegressionTask
 
     d, n = PAPER_D, PAPER_N
@@ -508,30 +948,35 @@ def _trained_3layer(ctx: RunContext) -> Outcome:
     model, info = _train_lsa(ctx, "trained_3layer", 3, "gd", task, _PAPER_SIGMA_RECIPE, train_cfg,
                              init_std=ctx.pick(0.2, 1e-4))
     A = model.A.detach().double().cpu()
-    scal = [float((A[l] * sinv).sum() / (sinv * sinv).sum()) for l in range(3)]
-    resid = [float(torch.linalg.norm(A[l] - scal[l] * sinv) / torch.linalg.norm(A[l])) for l in range(3)]
-    opt = optimal_scalars(3, n, d)
-    diff = max(abs(s - o) for s, o in zip(sorted(scal), opt["a"], strict=True))
-    loss, se = _eval_loss(model, task, ctx, ctx.pick(100_000, 1_000_000))
+    count = ctx.setting("eval_prompts", 100_000, 1_000_000)
+
+    def pipeline(A: torch.Tensor) -> tuple[list[Check], dict]:
+        return _three_layer_checks(A, task, count, ctx.generator("eval"))  # the same prompts for every object
+
+    checks, measured = pipeline(A)
+    a = [float(x) for x in _optimal_scalars(3, n, d)["a"]]
+    eye = torch.eye(d, dtype=torch.float64)
+    controls = [
+        Control("theory_weights", "positive", "A_l = a_l Σ⁻¹ with Theorem 3's exact optimal scalars a_l.",
+                *pipeline(torch.stack([x * sinv for x in a]))),
+        Control("identity_preconditioners", "negative",
+                "A_l = a_l I: the optimal steps with the identity instead of Σ⁻¹, off the scalar set {a_l Σ⁻¹} "
+                "by construction (Σ is not a multiple of I).", *pipeline(torch.stack([x * eye for x in a]))),
+    ]
     fig = plot_matrices({f"A_{l + 1}Σ (learned)": (A[l] @ sigma).numpy() for l in range(3)},
                         "3-layer linear transformer: A_l Σ should be a_l I", ctx.figure_path("matrices"))
     return Outcome(
-        checks=[
-            Check("max_rel_residual_off_scalar_set", max(resid), "<=", 0.1,
-                  "a priori 10%: A_l within 10% (Frobenius) of its best multiple of Σ⁻¹"),
-            Check("max_abs_diff_sorted_scalars_vs_theory", diff, "<=", 0.1,
-                  "a priori 0.1 in step size (the scalar loss is flat: Hessian eigenvalue 0.37)"),
-            Check("loss_excess_over_theory", loss - opt["loss"], "<=", 0.02,
-                  "a priori 0.02 above the exact optimum 0.1336 (MC standard error reported)"),
-        ],
-        measured={"scalars": scal, "residuals": resid, "theory_scalars": opt["a"], "loss": loss, "loss_se": se,
-                  "theory_loss": opt["loss"], "checkpoint": info},
+        checks=checks,
+        controls=controls,
+        measured={**measured, "checkpoint": info},
         figures=[fig],
         notes=["Theorem 3 parameterisation: P_l = [[0,0],[0,1]] fixed, A_l (full d×d) trained.",
                ctx.pick("Quick profile (reduced scale): batch 250, 9000 Adam steps (lr 0.1 halved every 3000), "
                         "initialisation std 0.2 to separate the layers.",
-                        "Full profile: batch 20000, AdamW, lr 0.02 halved every 2000 steps, 30k steps.")],
-        config={"train": train_cfg, "d": d, "n": n},
+                        "Full profile: batch 20000, AdamW, lr 0.02 halved every 2000 steps, 30k steps."),
+               "Loss: Monte Carlo over (X, w⋆) with x_q integrated exactly, in float64 on the trained weights; the "
+               "model and both controls are evaluated on the same prompts."],
+        config={"train": train_cfg, "d": d, "n": n, "eval_prompts": count},
     )
 
 
@@ -553,7 +998,9 @@ CLAIMS = [
         source="Theorem 1",
         evidence=("symbolic", "numerical"),
         runner=_thm1,
-        acceptance="sympy stationary point = A_0 (d in {1,2}); numerical minimiser within 1e-8",
+        acceptance="sympy stationary point = A_0 (d in {1,2}); numerical minimiser within the resolution of its BFGS "
+        "stop (derived per setting; the fact sheet's 1e-8 is finer than BFGS resolves); Monte Carlo within 3 standard "
+        "errors; controls: planted minimiser / zero preconditioner (positive), Σ^-1 / n → ∞ formula (negative)",
     ),
     Claim(
         id="ahn23.thm1_isotropic",
@@ -562,7 +1009,8 @@ CLAIMS = [
         source="Theorem 1 (isotropic case)",
         evidence=("symbolic", "numerical"),
         runner=_thm1_isotropic,
-        acceptance="closed form exact; Monte Carlo within 3 standard errors",
+        acceptance="closed form exact; Monte Carlo within 3 standard errors; controls: zero preconditioner (positive), "
+        "n → ∞ formula (negative)",
     ),
     Claim(
         id="ahn23.data_inadequacy",
@@ -581,7 +1029,8 @@ CLAIMS = [
         source="Theorem 3",
         evidence=("landscape",),
         runner=_thm3_critical,
-        acceptance="gradient norm within 3 Monte-Carlo error bars; perturbed point detected",
+        acceptance="gradient norm within 3 Monte-Carlo error bars; controls: the exact one-layer critical point "
+        "(positive), scalars × 1.1 (negative, L = 2 and 3)",
     ),
     Claim(
         id="ahn23.fig2",
@@ -600,7 +1049,9 @@ CLAIMS = [
         source="Theorem 4, Figures 4/5",
         evidence=("numerical",),
         runner=_thm4_gdpp,
-        acceptance="each scalar and the loss within 5%",
+        acceptance="best fit from uninformed starts: each scalar and the fresh-prompt loss within 5%, on ± 3 standard "
+        "errors; controls: Theorem 3's family (b = 0) against its exact optimum (positive) and against the paper's "
+        "values (negative)",
     ),
     Claim(
         id="ahn23.trained_1layer",
@@ -609,7 +1060,8 @@ CLAIMS = [
         source="Theorem 1, Section 5",
         evidence=("trained",),
         runner=_trained_1layer,
-        acceptance="relative Frobenius distance of -P[d,d]Q[:d,:d] to A_0 <= 0.1; loss within 2% of theory",
+        acceptance="relative Frobenius distance of -P[d,d]Q[:d,:d] to A_0 <= 0.1; loss within 2% of theory on ± 3 "
+        "standard errors; controls: A_0's construction (positive), Σ^-1's (negative)",
     ),
     Claim(
         id="ahn23.trained_3layer",
@@ -618,6 +1070,7 @@ CLAIMS = [
         source="Theorem 3, Figure 2",
         evidence=("trained",),
         runner=_trained_3layer,
-        acceptance="A_l within 10% of the scalar set; sorted scalars within 0.1; loss within 0.02 of 0.1336",
+        acceptance="A_l within 10% of the scalar set; sorted scalars within 0.1; loss within 0.02 of 0.1336 on ± 3 "
+        "standard errors; controls: a_l Σ^-1 (positive), a_l I (negative)",
     ),
 ]
