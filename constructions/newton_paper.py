@@ -535,9 +535,11 @@ class PaperTrace:
 
     Attributes:
         trace: the forward pass (:class:`constructions.evaluate.Trace`: the program and its k + 9 streams).
-        refs: per-layer references (layers 1 … k+8). deviations: (k+8, B) relative deviation of each layer from its
-        reference. estimates / ref_estimates: (k+1, B, d) ŵ_0 … ŵ_k held by the construction
-        (:func:`held_estimates`) and Newton's. predictions: (B,) the query's y slot after the last layer.
+        refs: per-layer references (layers 1 … k+8).
+        deviations: (k+8, B) relative deviation of each layer from its reference.
+        estimates: (k+1, B, d) ŵ_0 … ŵ_k held by the construction (:func:`held_estimates`).
+        ref_estimates: (k+1, B, d) Newton's ŵ_0 … ŵ_k.
+        predictions: (B,) the query's y slot after the last layer.
         alpha_lambda2: (B,) α·λ_max(S)² per prompt (< 2: inside the convergence region; 2: the boundary).
     """
 

@@ -13,17 +13,17 @@ batch of streams is H ∈ R^{B×D×T}, column t is token t's residual vector h_t
 
 Attention head (W_Q, W_K: (r, D); W_V: (D, D); σ = ReLU), for query token t over its visible keys s:
 
-==============  ==================================================================================
-kind            Δh_t
-==============  ==================================================================================
-``softmax``     Σ_s softmax_s(⟨W_Q h_t, W_K h_s⟩) W_V h_s
-``relu``        Σ_s σ(⟨W_Q h_t, W_K h_s⟩) W_V h_s
-``linear``      Σ_s ⟨W_Q h_t, W_K h_s⟩ W_V h_s
-``signed_pair`` two ReLU heads (W_Q, W_K, W_V) and (−W_Q, W_K, c·W_V): σ(a) W_V h_s + c σ(−a) W_V h_s; with
-                c = −1 this is a·W_V h_s exactly (one of σ(±a) is exactly 0), with c = +1 it is |a|·W_V h_s
-``offset``      ⟨W_Q h_t, W_K h_{t−o}⟩ W_V h_{t−o} for t ≥ o, else 0 (one-token attention at a fixed offset o;
-                the β → ∞ limit of causal softmax with positional score −β(t − o − s)², times a content score)
-==============  ==================================================================================
+=================  ==================================================================================
+kind               Δh_t
+=================  ==================================================================================
+``softmax``        Σ_s softmax_s(⟨W_Q h_t, W_K h_s⟩) W_V h_s
+``relu``           Σ_s σ(⟨W_Q h_t, W_K h_s⟩) W_V h_s
+``linear``         Σ_s ⟨W_Q h_t, W_K h_s⟩ W_V h_s
+``signed_pair``    two ReLU heads (W_Q, W_K, W_V) and (−W_Q, W_K, c·W_V): σ(a) W_V h_s + c σ(−a) W_V h_s; with
+                   c = −1 this is a·W_V h_s exactly (one of σ(±a) is exactly 0), with c = +1 it is |a|·W_V h_s
+``offset``         ⟨W_Q h_t, W_K h_{t−o}⟩ W_V h_{t−o} for t ≥ o, else 0 (one-token attention at a fixed offset o;
+                   the β → ∞ limit of causal softmax with positional score −β(t − o − s)², times a content score)
+=================  ==================================================================================
 
 Visible keys: every token (``mask="full"``) or s ≤ t (``"causal"``), and only the first ``keys`` tokens when
 ``keys`` is set (Ahn et al.'s M = diag(I_n, 0): queries are never keys). ``divide_by``: None, a fixed count
