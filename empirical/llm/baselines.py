@@ -28,6 +28,7 @@ __all__ = [
     "last_y",
     "knn",
     "ridge",
+    "ridgeless",
     "sgd_linear",
     "mlp",
     "cnn",
@@ -103,6 +104,18 @@ def ridge(Xc: Tensor, Yc: Tensor, xq: Tensor, *, g: torch.Generator | None = Non
     alpha = torch.linalg.solve(K, Uc)  # (P, c, k)
     u = (zq[:, None] @ Zc.transpose(1, 2)) @ alpha  # (P, 1, k)
     return ym + ys * u[:, 0]
+
+
+def ridgeless(Xc: Tensor, Yc: Tensor, xq: Tensor, *, g: torch.Generator | None = None,
+              s: BaselineSettings = BaselineSettings()) -> Tensor:
+    """Minimum-norm least squares on standardised data (ridge with λ = 1e-6·d, i.e. λ → 0).
+
+    A control with a known learning curve, not a competitor: the targets are even functions of x
+    (f(−x) = f(x)), so under the symmetric input law they are uncorrelated with every linear feature, and the
+    interpolating fit adds variance that grows towards the interpolation threshold c = d (for isotropic
+    Gaussian features nMSE ≈ 1 + 1/c + c/(d − c − 1) for c < d − 1; Hastie et al., *Surprises in
+    high-dimensional ridgeless least squares interpolation*, 2019)."""
+    return ridge(Xc, Yc, xq, g=g, s=BaselineSettings(ridge_lambda_per_feature=1e-6))
 
 
 def sgd_linear(Xc: Tensor, Yc: Tensor, xq: Tensor, *, g: torch.Generator | None = None,
@@ -199,6 +212,7 @@ BASELINES: dict[str, Callable[..., Tensor]] = {
     "last_y": last_y,
     "knn": knn,
     "ridge": ridge,
+    "ridgeless": ridgeless,
     "sgd_linear": sgd_linear,
     "mlp": mlp,
     "cnn": cnn,

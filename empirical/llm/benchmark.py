@@ -1,10 +1,26 @@
 """Benchmark of goulart24: every learner on the same prompts, per task, per context size c.
 
-For each task: P prompts of c_max + 1 examples are drawn once; at context size c every learner sees the
+For each task: prompts of c_max + 1 examples are drawn once; at context size c every learner sees the
 first c demonstrations and predicts example c (paired comparisons: the same prompts for all learners).
-Learners: the per-prompt baselines of :mod:`empirical.llm.baselines` and the meta-trained transformer of
-:mod:`empirical.llm.meta_model` (one forward pass gives every c). The LLM arm is
+Learners: the per-prompt baselines of :mod:`empirical.llm.baselines`, meta-trained transformers of
+:mod:`empirical.llm.meta_model` (one forward pass gives every c) and the controls below. The LLM arm is
 :func:`evaluate_llm` (slow: one generation per prompt).
+
+Two prompt counts: ``cheap_prompts`` for every learner whose cost is negligible (closed forms, SGD on a
+linear model, forward passes), ``prompts`` for the per-prompt networks (MLP, CNN). The networks see the
+*first* ``prompts`` of the same draw, so every pair of learners is compared on their common first prompts
+(:meth:`TaskResult.paired`).
+
+Controls (learners whose error curve is known, run through the same pipeline):
+
+* ``oracle_noisy``: f(x_q) + √(τ (1 + 1/c) W_j) ξ_ij with W_j = E_θ[Var(y_j | θ)] (the within-prompt variance,
+  Var_j itself in the fixed regime) and one standard normal ξ_i per prompt and output, shared by all c: its
+  expected nMSE is τ times the context mean's, τ (1 + 1/c) W/Var (τ = :data:`ORACLE_TAU`), so it beats the mean
+  predictor and every baseline worse than that, and its error falls and levels off like 1/c;
+* ``ridgeless``: minimum-norm least squares, whose error rises towards the interpolation threshold c = d;
+* ``mlp_reseed`` (tasks in ``reseed_tasks``): the 2-layer NN refitted from another initialisation, an
+  estimator with the NN's own expected error;
+* models at initialisation, passed in like any other model (the same network before meta-training).
 """
 
 from __future__ import annotations
@@ -18,20 +34,32 @@ from torch import Tensor
 
 from empirical.llm.backends import Backend
 from empirical.llm.baselines import MATRIX_ONLY, BaselineSettings, predict_baseline
+from empirical.llm.grammar import NumberGrammar, candidate_grid, likelihood_prediction
 from empirical.llm.meta_model import ICLTransformer, predict_all
 from empirical.llm.metrics import PromptErrors, prompt_errors, summarize
 from empirical.llm.prompting import answers_to_tensor, build_prompt, parse_answer
-from empirical.llm.tasks import FunctionPrompts, MatrixFunctionTask, target_stats
+from empirical.llm.tasks import FunctionPrompts, MatrixFunctionTask, target_stats, within_prompt_variance
 from empirical.seeding import numpy_rng, torch_generator
 
-__all__ = ["BenchConfig", "TaskResult", "run_task", "run_benchmark", "evaluate_llm", "META"]
+__all__ = ["BenchConfig", "TaskResult", "run_task", "run_benchmark", "evaluate_llm", "oracle_noisy", "META",
+           "HELDOUT", "ORACLE_TAU", "COSTLY"]
 
 META = "meta_transformer"
+#: The meta-trained model that never saw the paper's functions (suite.HELDOUT_TESTS): the judged learner.
+HELDOUT = "icl_heldout"
+#: The positive control's error level: τ times the context mean's expected nMSE.
+ORACLE_TAU = 0.25
+#: Learners fitted by many optimiser steps per prompt: run on the first ``prompts`` prompts only.
+COSTLY = ("mlp", "cnn", "mlp_reseed")
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """What to run. ``cnn_tasks``: task names on which the (costly) CNN runs; None = every matrix task."""
+    """What to run. ``cnn_tasks``: task names on which the (costly) CNN runs; None = every matrix task.
+    ``cheap_prompts``: prompts for the cheap learners (None = ``prompts``); ``reseed_tasks``: tasks on which the
+    NN is refitted from a second initialisation (a control), both fits on all prompts; ``mlp_power_cs``: context
+    sizes at which the NN is fitted on all prompts of the fixed-regime matrix tasks (the power of claim
+    ``baselines_overfit_few_examples``)."""
 
     tasks: tuple[MatrixFunctionTask, ...]
     cs: tuple[int, ...] = (1, 2, 4, 8, 16)
@@ -39,22 +67,41 @@ class BenchConfig:
     baselines: tuple[str, ...] = ("mean", "last_y", "knn", "ridge", "sgd_linear", "mlp", "cnn")
     cnn_tasks: tuple[str, ...] | None = None
     settings: BaselineSettings = field(default_factory=BaselineSettings)
+    cheap_prompts: int | None = None
+    reseed_tasks: tuple[str, ...] = ()
+    mlp_power_cs: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.cs or any((not isinstance(c, int)) or c < 1 for c in self.cs):
             raise ValueError(f"cs: expected context sizes >= 1, got {self.cs}")
         if self.prompts < 2:
             raise ValueError(f"prompts: need >= 2 prompts for intervals, got {self.prompts}")
+        if self.cheap_prompts is not None and self.cheap_prompts < self.prompts:
+            raise ValueError(f"cheap_prompts: expected >= prompts = {self.prompts}, got {self.cheap_prompts}")
+
+    @property
+    def all_prompts(self) -> int:
+        return self.prompts if self.cheap_prompts is None else self.cheap_prompts
 
 
 @dataclass
 class TaskResult:
-    """Per-prompt errors ``errors[learner][c]`` on one task, plus the task variance used for nMSE."""
+    """Per-prompt errors ``errors[learner][c]`` on one task, plus the task variance used for nMSE.
+
+    Learners in :data:`COSTLY` hold the first ``prompts`` prompts (the NN all of them at ``mlp_power_cs`` on the
+    fixed-regime matrix tasks and on ``reseed_tasks``), the others all of them; prompt i is the same draw for
+    every learner."""
 
     task: MatrixFunctionTask
     var: Tensor
     cs: tuple[int, ...]
     errors: dict[str, dict[int, PromptErrors]] = field(default_factory=dict)
+
+    def paired(self, a: str, b: str, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-prompt nse of learners a and b at c on their common (first) prompts: two arrays (P_ab,)."""
+        x, y = self.errors[a][c].nse, self.errors[b][c].nse
+        n = min(x.size, y.size)
+        return x[:n], y[:n]
 
     def summary(self, seed: int) -> dict[str, dict[str, dict[str, Any]]]:
         """JSON-ready ``{learner: {str(c): summarize(...)}}`` with fixed-seed bootstrap streams."""
@@ -63,45 +110,108 @@ class TaskResult:
                 for name, per_c in self.errors.items()}
 
 
-def run_task(task: MatrixFunctionTask, cfg: BenchConfig, seed: int, meta_model: ICLTransformer | None = None,
-             progress=None) -> TaskResult:
-    """Draw the task's prompts and score every learner at every c."""
-    c_max = max(cfg.cs)
-    prompts = task.sample(cfg.prompts, c_max + 1, torch_generator(seed, "goulart24-prompts", task.name))
-    _, var = target_stats(task)
-    res = TaskResult(task=task, var=var, cs=tuple(cfg.cs))
+def oracle_noisy(yq: Tensor, within: Tensor, c: int, xi: Tensor, tau: float = ORACLE_TAU) -> Tensor:
+    """The positive control: y_q (P, k) + √(τ (1 + 1/c) within) ξ with ξ (P, k) fixed across c -> (P, k);
+    ``within`` (k,) is E_θ[Var(y | θ)] (:func:`empirical.llm.tasks.within_prompt_variance`)."""
+    return yq + (tau * (1 + 1 / c) * within).sqrt() * xi
+
+
+def _learner_names(task: MatrixFunctionTask, cfg: BenchConfig) -> list[str]:
     names = [b for b in cfg.baselines if task.is_matrix or b not in MATRIX_ONLY]
     if "cnn" in names and cfg.cnn_tasks is not None and task.name not in cfg.cnn_tasks:
         names.remove("cnn")
-    meta_pred = predict_all(meta_model, prompts) if meta_model is not None else None
+    names.append("ridgeless")
+    if task.name in cfg.reseed_tasks:
+        names.append("mlp_reseed")
+    return names
+
+
+def _prompts_for(learner: str, task: MatrixFunctionTask, c: int, cfg: BenchConfig) -> int:
+    """How many of the drawn prompts a learner is fitted on (:class:`BenchConfig`)."""
+    power = learner == "mlp" and c in cfg.mlp_power_cs and task.is_matrix and task.regime == "fixed"
+    reseeded = learner in ("mlp", "mlp_reseed") and task.name in cfg.reseed_tasks
+    return cfg.prompts if learner in COSTLY and not (power or reseeded) else cfg.all_prompts
+
+
+def run_task(task: MatrixFunctionTask, cfg: BenchConfig, seed: int,
+             models: dict[str, ICLTransformer] | None = None, progress=None) -> TaskResult:
+    """Draw the task's prompts and score every baseline, control and model (``{learner name: model}``) at
+    every c."""
+    c_max = max(cfg.cs)
+    prompts = task.sample(cfg.all_prompts, c_max + 1, torch_generator(seed, "goulart24-prompts", task.name))
+    _, var = target_stats(task)
+    res = TaskResult(task=task, var=var, cs=tuple(cfg.cs))
+    preds = {name: predict_all(m, prompts) for name, m in (models or {}).items()}
+    xi = torch.randn(prompts.Y.shape[0], task.k_out, generator=torch_generator(seed, "goulart24-oracle", task.name),
+                     dtype=torch.float64)
+    within = within_prompt_variance(task)
     cs = progress(cfg.cs, f"{task.name}") if progress is not None else cfg.cs
     for c in cs:
         Xc, Yc, xq, yq = prompts.split(c)
-        for b in names:
-            pred = predict_baseline(b, Xc, Yc, xq, g=torch_generator(seed, "goulart24-fit", task.name, b, c),
-                                    settings=cfg.settings)
-            res.errors.setdefault(b, {})[c] = prompt_errors(pred, yq, var)
-        if meta_pred is not None:
-            res.errors.setdefault(META, {})[c] = prompt_errors(meta_pred[:, c], yq, var)
+        for b in _learner_names(task, cfg):
+            n = _prompts_for(b, task, c, cfg)
+            fit = "mlp" if b == "mlp_reseed" else b
+            g = torch_generator(seed, "goulart24-fit" + ("-reseed" if b == "mlp_reseed" else ""), task.name, fit, c)
+            pred = predict_baseline(fit, Xc[:n], Yc[:n], xq[:n], g=g, settings=cfg.settings)
+            res.errors.setdefault(b, {})[c] = prompt_errors(pred, yq[:n], var)
+        res.errors.setdefault("oracle_noisy", {})[c] = prompt_errors(oracle_noisy(yq, within, c, xi), yq, var)
+        for name, pred in preds.items():
+            res.errors.setdefault(name, {})[c] = prompt_errors(pred[:, c], yq, var)
     return res
 
 
-def run_benchmark(cfg: BenchConfig, seed: int, meta_models: dict[str, ICLTransformer | None],
+def run_benchmark(cfg: BenchConfig, seed: int, models: dict[str, dict[str, ICLTransformer]],
                   progress=None) -> dict[str, TaskResult]:
-    """run_task for every task of ``cfg``; ``meta_models`` maps a regime to its model (or None)."""
-    return {t.name: run_task(t, cfg, seed, meta_models.get(t.regime), progress) for t in cfg.tasks}
+    """run_task for every task of ``cfg``; ``models`` maps a task regime to ``{learner name: model}``."""
+    return {t.name: run_task(t, cfg, seed, models.get(t.regime), progress) for t in cfg.tasks}
 
 
 # -- LLM arm -----------------------------------------------------------------------------------------------
+def _generate(backend: Backend, text: str, max_new_tokens: int, grammar: NumberGrammar) -> str:
+    if getattr(backend, "supports_grammar", False):
+        return backend.complete(text, max_new_tokens, grammar=grammar)  # type: ignore[call-arg]
+    return backend.complete(text, max_new_tokens)
+
+
+def _likelihood_read_out(backend: Backend, text: str, y_ctx: Tensor, grid: int, decimals: int) -> float:
+    values, answers = candidate_grid(y_ctx, grid, decimals)
+    mean, _ = likelihood_prediction(values, torch.tensor(backend.logprobs(text, answers)))  # type: ignore[attr-defined]
+    return float(mean)
+
+
+def _answer_stats(texts: list[str], k: int, Yc: Tensor, decimals: int) -> tuple[Tensor, Tensor, dict[str, Any]]:
+    """Parse one c's answers: (values (P, k) NaN where malformed, ok (P,), counts for the record)."""
+    lenient = [parse_answer(t, k, "lenient") for t in texts]
+    paper = [parse_answer(t, k, "paper") for t in texts]
+    vals, ok = answers_to_tensor(lenient, k)
+    # An answer that equals a demonstration's y (at the shown precision) is a copy.
+    shown = torch.round(Yc, decimals=decimals)
+    copies = ((vals[:, None, :] - shown).abs().amax(-1) < 0.5 * 10.0**-decimals).any(-1) & ok
+    return vals, ok, {
+        "answers": len(texts),
+        "malformed_lenient": int((~ok).sum()),
+        "malformed_paper": sum(p is None for p in paper),
+        "accepted_only_by_lenient": sum(p is None and q is not None for p, q in zip(paper, lenient, strict=True)),
+        # e.g. an echo "- Given x=[94.01, …" that the paper's regex reads as the answer 94.01
+        "accepted_only_by_paper": sum(p is not None and q is None for p, q in zip(paper, lenient, strict=True)),
+        "copy_rate": float(copies.sum()) / max(int(ok.sum()), 1),
+        "examples": texts[:3],
+    }
+
+
 def evaluate_llm(backend: Backend, task: MatrixFunctionTask, cs: tuple[int, ...], prompts: int, seed: int,
-                 *, decimals: int = 2, max_new_tokens: int = 12, baselines: tuple[str, ...] = ("mean", "mlp"),
-                 progress=None) -> dict[str, Any]:
+                 *, decimals: int = 2, max_new_tokens: int = 12, grid: int = 0,
+                 baselines: tuple[str, ...] = ("mean", "mlp"), progress=None) -> dict[str, Any]:
     """Prompt the LLM on ``prompts`` prompts per c (the paper's format, ``decimals`` decimals) and score it.
 
-    Malformed answers (lenient parser) are counted, never redrawn; the LLM is scored two ways: on the
-    parsed answers only, and with malformed answers replaced by the context mean (the fallback that the
-    mean predictor would give). Baselines are scored on the same prompts. Returns
-    ``{"per_c": {c: {...}}, "errors": {learner: {c: PromptErrors}}, "backend": ...}``.
+    Decoding is greedy, constrained to the answer's number grammar when the backend supports it; with
+    ``grid`` >= 2 and a backend with ``logprobs`` (scalar tasks), the likelihood read-out over ``grid``
+    candidates is scored too (learner ``llm_likelihood``). Malformed answers (lenient parser) are counted per
+    c, never redrawn and never dropped: learner ``llm`` scores them as the context mean (the mean predictor's
+    answer); the parsed-only scores are a separate record (``per_c[c]["parsed_only"]``), not a learner, as they
+    sit on another set of prompts. Baselines and controls are scored on the same prompts.
+
+    Returns ``{"result": TaskResult, "per_c": {c: {...}}, "backend": ..., "grammar": ..., "prompt_example": ...}``.
     """
     c_max = max(cs)
     data: FunctionPrompts = task.sample(prompts, c_max + 1, torch_generator(seed, "goulart24-llm", task.name),
@@ -109,43 +219,50 @@ def evaluate_llm(backend: Backend, task: MatrixFunctionTask, cs: tuple[int, ...]
     _, var = target_stats(task)
     side = task.n if task.is_matrix else None
     k = task.k_out
-    errors: dict[str, dict[int, PromptErrors]] = {}
+    grammar = NumberGrammar(k=k, decimals=decimals)
+    score_likelihood = grid >= 2 and k == 1 and hasattr(backend, "logprobs")
+    res = TaskResult(task=task, var=var, cs=tuple(cs))
     per_c: dict[int, dict[str, Any]] = {}
     items = [(c, i) for c in cs for i in range(prompts)]
     it = progress(items, f"{task.name} LLM") if progress is not None else items
     texts: dict[int, list[str]] = {c: [] for c in cs}
+    read_out: dict[int, list[float]] = {c: [] for c in cs}
+    tokens: dict[int, list[int]] = {c: [] for c in cs}
     for c, i in it:
         Xc, Yc, xq, _ = data.split(c)
-        texts[c].append(backend.complete(build_prompt(Xc[i], Yc[i], xq[i], matrix_side=side, decimals=decimals),
-                                         max_new_tokens))
+        text = build_prompt(Xc[i], Yc[i], xq[i], matrix_side=side, decimals=decimals)
+        texts[c].append(_generate(backend, text, max_new_tokens, grammar))
+        if score_likelihood:
+            read_out[c].append(_likelihood_read_out(backend, text, Yc[i], grid, decimals))
+        if hasattr(backend, "prompt_tokens"):
+            tokens[c].append(int(backend.prompt_tokens(text)))  # type: ignore[attr-defined]
+    xi = torch.randn(prompts, k, generator=torch_generator(seed, "goulart24-llm-oracle", task.name),
+                     dtype=torch.float64)
     for c in cs:
         Xc, Yc, xq, yq = data.split(c)
-        lenient = [parse_answer(t, k, "lenient") for t in texts[c]]
-        paper = [parse_answer(t, k, "paper") for t in texts[c]]
-        vals, ok = answers_to_tensor(lenient, k)
-        fallback = torch.where(ok[:, None], vals, Yc.mean(1))
-        # An answer that equals a demonstration's y (at the shown precision) is a copy.
-        shown = torch.round(Yc, decimals=decimals)
-        copies = ((vals[:, None, :] - shown).abs().amax(-1) < 0.5 * 10.0**-decimals).any(-1) & ok
-        per_c[c] = {
-            "answers": len(texts[c]),
-            "malformed_lenient": int((~ok).sum()),
-            "malformed_paper": sum(p is None for p in paper),
-            "accepted_only_by_lenient": sum(p is None and q is not None for p, q in zip(paper, lenient, strict=True)),
-            # e.g. an echo "- Given x=[94.01, …" that the paper's regex reads as the answer 94.01
-            "accepted_only_by_paper": sum(p is not None and q is None for p, q in zip(paper, lenient, strict=True)),
-            "copy_rate": float(copies.sum()) / max(int(ok.sum()), 1),
-            "examples": texts[c][:3],
-        }
-        errors.setdefault("llm_fallback_mean", {})[c] = prompt_errors(fallback, yq, var)
+        vals, ok, per_c[c] = _answer_stats(texts[c], k, Yc, decimals)
+        res.errors.setdefault("llm", {})[c] = prompt_errors(torch.where(ok[:, None], vals, Yc.mean(1)), yq, var)
         if bool(ok.any()):
-            errors.setdefault("llm_parsed_only", {})[c] = prompt_errors(vals[ok], yq[ok], var)
-            errors.setdefault("mean_on_parsed", {})[c] = prompt_errors(Yc.mean(1)[ok], yq[ok], var)
-        for b in baselines:
+            per_c[c]["parsed_only"] = {"prompts": int(ok.sum()), "nmse_llm": float(prompt_errors(
+                vals[ok], yq[ok], var).nse.mean()), "nmse_mean": float(prompt_errors(Yc.mean(1)[ok], yq[ok],
+                                                                                     var).nse.mean())}
+        if score_likelihood:
+            res.errors.setdefault("llm_likelihood", {})[c] = prompt_errors(
+                torch.tensor(read_out[c], dtype=torch.float64)[:, None], yq, var)
+        if tokens[c]:
+            per_c[c]["prompt_tokens"] = {"min": min(tokens[c]), "mean": sum(tokens[c]) / len(tokens[c]),
+                                         "max": max(tokens[c])}
+        for b in (*baselines, "ridgeless"):
             pred = predict_baseline(b, Xc, Yc, xq, g=torch_generator(seed, "goulart24-llm-fit", task.name, b, c))
-            errors.setdefault(b, {})[c] = prompt_errors(pred, yq, var)
-    return {"per_c": per_c, "errors": errors, "backend": backend.describe(), "decimals": decimals,
-            "max_new_tokens": max_new_tokens, "prompts": prompts, "var": var.tolist()}
+            res.errors.setdefault(b, {})[c] = prompt_errors(pred, yq, var)
+        res.errors.setdefault("oracle_noisy", {})[c] = prompt_errors(
+            oracle_noisy(yq, within_prompt_variance(task), c, xi), yq, var)
+    Xc, Yc, xq, _ = data.split(min(cs))
+    return {"result": res, "per_c": per_c, "backend": backend.describe(), "decimals": decimals,
+            "max_new_tokens": max_new_tokens, "prompts": prompts, "var": var.tolist(),
+            "grammar": grammar.describe() if getattr(backend, "supports_grammar", False) else None,
+            "likelihood_grid": grid if score_likelihood else None,
+            "prompt_example": build_prompt(Xc[0], Yc[0], xq[0], matrix_side=side, decimals=decimals)}
 
 
 def nse_matrix(errors: dict[int, PromptErrors], cs: tuple[int, ...]) -> np.ndarray:

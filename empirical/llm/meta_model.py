@@ -6,10 +6,19 @@ Format: tokens x_0, y_0, x_1, y_1, … (alternating), x flattened and zero-padde
 and a linear read-out at every x position: the output at x_i predicts y_i from (x_0, y_0, …, x_i), so
 one forward pass gives the prediction for every context size c = 0 … L−1.
 
-Scaling: inputs are divided by the entry scale a and targets standardised with the *task-distribution*
-mean and std (from :func:`empirical.llm.tasks.target_stats`, never from the prompt), so one model handles
-tasks whose targets differ by 10³; predictions are mapped back to the raw scale. In the family regime
-these statistics are those of the whole family, so the per-prompt parameter must still be inferred.
+Scaling (``encoding``):
+
+* ``task_stats`` (:class:`MetaConfig`, the fixed and family models): inputs are divided by the entry scale a
+  and targets standardised with the *task-distribution* mean and std (from
+  :func:`empirical.llm.tasks.target_stats`, never from the prompt), so one model handles tasks whose targets
+  differ by 10³; predictions are mapped back to the raw scale. In the family regime these statistics are
+  those of the whole family, so the per-prompt parameter must still be inferred. Used on a function it never
+  saw, this would hand the model that function's mean and spread: it is not used for held-out tests.
+* ``relative`` (:class:`RelativeMetaConfig`, the held-out model): no statistic of the test function is used.
+  Inputs are divided by a (a property of the data generator, the same for every task); an n×n matrix sits in
+  the top-left corner of a G×G grid (G² = d_max), so every size has the same layout and the same singular
+  values (plus zeros); targets are divided by ‖y_0‖, the norm of the prompt's first demonstration target.
+  Prediction c = 0 would need y_0 itself and is NaN.
 
 Training: the suite's one loop (:func:`empirical.train.train`) on a mixture of tasks (each step holds
 ``per_task`` prompts of every task), MSE at every x position over the valid output coordinates.
@@ -17,6 +26,7 @@ Training: the suite's one loop (:func:`empirical.train.train`) on a mixture of t
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,7 +35,8 @@ from torch import Tensor, nn
 
 from empirical.llm.tasks import FunctionPrompts, MatrixFunctionTask, target_stats
 
-__all__ = ["MetaConfig", "ICLTransformer", "encode", "predict_all", "meta_train", "mixture_sampler"]
+__all__ = ["MetaConfig", "RelativeMetaConfig", "ICLTransformer", "encode", "predict_all", "meta_train",
+           "mixture_sampler"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,23 @@ class MetaConfig:
     layers: int = 2
     heads: int = 4
     mlp: int = 256
+
+
+@dataclass(frozen=True)
+class RelativeMetaConfig(MetaConfig):
+    """A :class:`MetaConfig` with the ``relative`` encoding (module docstring): for functions never seen."""
+
+    encoding: str = "relative"
+
+    def __post_init__(self) -> None:
+        if self.encoding != "relative":
+            raise ValueError(f"encoding: expected 'relative', got {self.encoding!r}")
+        if math.isqrt(self.d_max) ** 2 != self.d_max:
+            raise ValueError(f"d_max: the relative encoding lays matrices on a square grid, got d_max = {self.d_max}")
+
+
+def is_relative(cfg: MetaConfig) -> bool:
+    return getattr(cfg, "encoding", "task_stats") == "relative"
 
 
 class ICLTransformer(nn.Module):
@@ -74,12 +102,39 @@ def _task_stats(task: MatrixFunctionTask) -> tuple[Tensor, Tensor]:
     return mean, var.sqrt()
 
 
+def _first_target_norm(prompts: FunctionPrompts) -> Tensor:
+    """‖y_0‖ per prompt (P,): the relative encoding's target unit (targets are positive norms/σ's)."""
+    return prompts.Y[:, 0].norm(dim=-1).clamp_min(1e-300)
+
+
+def _encode_relative(prompts: FunctionPrompts, cfg: MetaConfig) -> tuple[Tensor, Tensor, Tensor]:
+    t = prompts.task
+    G = math.isqrt(cfg.d_max)
+    P, L, _ = prompts.X.shape
+    x = prompts.X / t.scale
+    if t.is_matrix:
+        if t.n > G:
+            raise ValueError(f"prompts: task {t.name} needs a {t.n}x{t.n} grid; the model's is {G}x{G}")
+        grid = torch.zeros(P, L, G, G, dtype=x.dtype)
+        grid[..., : t.n, : t.n] = x.reshape(P, L, t.n, t.n)
+        x = grid.reshape(P, L, G * G)
+    X = torch.zeros(P, L, cfg.d_max)
+    X[..., : x.shape[-1]] = x.float()
+    Y = torch.zeros(P, L, cfg.k_max)
+    Y[..., : t.k_out] = (prompts.Y / _first_target_norm(prompts)[:, None, None]).float()
+    mask = torch.zeros(cfg.k_max)
+    mask[: t.k_out] = 1.0
+    return X, Y, mask
+
+
 def encode(prompts: FunctionPrompts, cfg: MetaConfig) -> tuple[Tensor, Tensor, Tensor]:
     """(X (P, L, d_max), Y (P, L, k_max), mask (k_max,)) in model units, float32."""
     t = prompts.task
     if t.d_in > cfg.d_max or t.k_out > cfg.k_max:
         raise ValueError(f"prompts: task {t.name} needs d = {t.d_in}, k = {t.k_out}; model pads to "
                          f"d_max = {cfg.d_max}, k_max = {cfg.k_max}")
+    if is_relative(cfg):
+        return _encode_relative(prompts, cfg)
     mean, std = _task_stats(t)
     P, L, _ = prompts.X.shape
     X = torch.zeros(P, L, cfg.d_max)
@@ -93,13 +148,18 @@ def encode(prompts: FunctionPrompts, cfg: MetaConfig) -> tuple[Tensor, Tensor, T
 
 @torch.no_grad()
 def predict_all(model: ICLTransformer, prompts: FunctionPrompts, batch: int = 256) -> Tensor:
-    """Raw-scale predictions (P, L, k) float64; entry c is the prediction with c demonstrations."""
+    """Raw-scale predictions (P, L, k) float64; entry c is the prediction with c demonstrations (entry 0 is NaN
+    under the relative encoding)."""
     model.eval()
     dev = next(model.parameters()).device
     X, Y, _ = encode(prompts, model.cfg)
     out = torch.cat([model(X[i:i + batch].to(dev), Y[i:i + batch].to(dev)).cpu()
                      for i in range(0, X.shape[0], batch)])
     t = prompts.task
+    if is_relative(model.cfg):
+        pred = out[..., : t.k_out].to(torch.float64) * _first_target_norm(prompts)[:, None, None]
+        pred[:, 0] = float("nan")  # c = 0 would be scored in units of its own target
+        return pred
     mean, std = _task_stats(t)
     return t.scale * (out[..., : t.k_out].to(torch.float64) * std + mean)
 

@@ -28,6 +28,9 @@ __all__ = [
     "bootstrap_mean_ci",
     "paired_diff_ci",
     "ratio_ci",
+    "independent_ratio_ci",
+    "max_over",
+    "min_over",
 ]
 
 TOLERANCES = (0.05, 0.02, 0.01)
@@ -95,6 +98,36 @@ def ratio_ci(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_boot: int
     r = a[idx].mean(1) / np.maximum(b[idx].mean(1), 1e-300)
     q = (1 - level) / 2
     return float(a.mean() / max(b.mean(), 1e-300)), float(np.quantile(r, q)), float(np.quantile(r, 1 - q))
+
+
+def independent_ratio_ci(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_boot: int = N_BOOT,
+                         level: float = 0.95) -> tuple[float, float, float]:
+    """mean(a) / mean(b) for two independent samples (different prompts): each resampled on its own."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    r = a[_boot_indices(a.size, rng, n_boot)].mean(1) / np.maximum(b[_boot_indices(b.size, rng, n_boot)].mean(1),
+                                                                    1e-300)
+    q = (1 - level) / 2
+    return float(a.mean() / max(b.mean(), 1e-300)), float(np.quantile(r, q)), float(np.quantile(r, 1 - q))
+
+
+def max_over(cis: list[tuple[float, float, float]]) -> tuple[float, tuple[float, float]]:
+    """'Every effect is below a threshold' as one check: (max estimate, (max lower, max upper)).
+
+    Judged with ``<``: it passes iff every upper bound is below the threshold (an intersection-union test,
+    valid at the per-interval level without correction) and fails iff some interval lies wholly at or above it."""
+    if not cis:
+        raise ValueError("cis: expected at least one (estimate, low, high)")
+    est, lo, hi = zip(*cis, strict=True)
+    return max(est), (max(lo), max(hi))
+
+
+def min_over(cis: list[tuple[float, float, float]]) -> tuple[float, tuple[float, float]]:
+    """'Every effect is above a threshold' as one check: (min estimate, (min lower, min upper)); see
+    :func:`max_over`."""
+    if not cis:
+        raise ValueError("cis: expected at least one (estimate, low, high)")
+    est, lo, hi = zip(*cis, strict=True)
+    return min(est), (min(lo), min(hi))
 
 
 def summarize(err: PromptErrors, rng: np.random.Generator, n_boot: int = N_BOOT) -> dict[str, Any]:

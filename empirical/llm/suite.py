@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from empirical.llm.meta_model import MetaConfig
+from empirical.llm.meta_model import MetaConfig, RelativeMetaConfig
 from empirical.llm.tasks import MatrixFunctionTask as T
 
-__all__ = ["TASKS", "MetaTraining", "META_TRAINING", "CHECKPOINT_DIR"]
+__all__ = ["TASKS", "HELDOUT_TESTS", "MetaTraining", "META_TRAINING", "HELDOUT_TRAINING", "meta_training",
+           "CHECKPOINT_DIR"]
 
 #: Tasks per regime. The meta-trained model of a regime is trained on the mixture of its tasks, so the
 #: benchmark may evaluate any subset of them. Fixed regime (R1): the paper's vector p-norm (n = 5, p = 0.5),
@@ -21,7 +22,17 @@ TASKS: dict[str, tuple[T, ...]] = {
               T("topk", 5, k=2)),
     "family": (T("pnorm", 5, regime="family"), T("nuclear", 3, regime="family"),
                T("nuclear", 5, regime="family"), T("topk", 5, k=2, regime="family")),
+    # Held-out regime (meta-training only): p-norms without p near 0.5, Schatten norms without q near 1 and
+    # never at n = 4, spectral windows below the top (j >= 2) and never at n = 4.
+    "heldout": (T("pnorm", 5, regime="heldout"), T("nuclear", 2, regime="heldout"),
+                T("nuclear", 3, regime="heldout"), T("nuclear", 5, regime="heldout"),
+                T("topk", 3, k=2, regime="heldout"), T("topk", 5, k=2, regime="heldout")),
 }
+
+#: What the held-out model is tested on: the paper's own functions, none of which it met in meta-training —
+#: p = 0.5 lies in the held-out p band, the nuclear norm (q = 1) in the held-out q band, 4x4 matrices never
+#: occur, and the top window (σ_1, σ_2) is never a target.
+HELDOUT_TESTS: tuple[T, ...] = TASKS["fixed"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,20 @@ META_TRAINING = {
     "full": MetaTraining(MetaConfig(d_max=25, k_max=2, max_len=65, embed=128, layers=4, heads=4, mlp=512),
                          steps=30_000, per_task=64, lr=3e-4, seed=0),
 }
+
+#: The held-out model (relative encoding, module ``meta_model``); the quick one trains in a few CPU minutes.
+HELDOUT_TRAINING = {
+    "quick": MetaTraining(RelativeMetaConfig(d_max=25, k_max=2, max_len=17, embed=48, layers=2, heads=4, mlp=128),
+                          steps=2000, per_task=16, lr=2e-3, seed=0),
+    "full": MetaTraining(RelativeMetaConfig(d_max=25, k_max=2, max_len=65, embed=128, layers=4, heads=4, mlp=512),
+                         steps=30_000, per_task=64, lr=3e-4, seed=0),
+}
+
+
+def meta_training(regime: str, profile: str) -> MetaTraining:
+    """The meta-training settings of a regime's model in a profile."""
+    return (HELDOUT_TRAINING if regime == "heldout" else META_TRAINING)[profile]
+
 
 #: Where the shipped quick-profile weights live (safetensors + sidecar JSON with the retrain command); read-only.
 CHECKPOINT_DIR = "empirical/checkpoints/goulart24"

@@ -100,3 +100,26 @@ def test_smollm2_answers_greedily_and_deterministically():
     a1, a2 = b.complete(prompt, 6), b.complete(prompt, 6)
     assert isinstance(a1, str) and a1 == a2
     assert 20 < b.prompt_tokens(prompt) < 200
+
+
+@needs_llm
+@pytest.mark.slow
+def test_smollm2_grammar_answers_parse_and_cached_logprobs_match_a_full_forward():
+    from empirical.llm.backends import _load_smollm2
+    from empirical.llm.grammar import NumberGrammar
+    from empirical.llm.prompting import parse_answer
+
+    torch.set_num_threads(1)
+    b = SmolLM2Backend()
+    prompt = "- Given x=[1.00, 2.00], y=3.00;\n- Given x=[2.00, 2.00], Predict y: _____"
+    answer = b.complete(prompt, 12, grammar=NumberGrammar(k=1, decimals=2))
+    assert parse_answer(answer, 1, "paper") is not None or parse_answer(answer, 1, "lenient") is not None, answer
+    assert NumberGrammar(k=1, decimals=2).run(answer) is not None
+    lp = b.logprobs(prompt, ["3.00;", "4.50;"])
+    tok, model = _load_smollm2()
+    enc = b._encode(prompt)
+    n = enc["input_ids"].shape[1]
+    ids = tok("4.50;", return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        full = torch.log_softmax(model(input_ids=torch.cat([enc["input_ids"], ids], 1)).logits[0].float(), -1)
+    assert lp[1] == pytest.approx(float(full[n - 1:-1].gather(1, ids[0][:, None]).sum()), abs=1e-3)

@@ -40,6 +40,22 @@ def test_ridge_matches_primal_closed_form(rng):
         np.testing.assert_allclose(got[p], ym + ys * (zq @ W), rtol=1e-10)
 
 
+def test_ridgeless_interpolates_and_its_error_rises_towards_c_equal_d():
+    from empirical.llm.tasks import MatrixFunctionTask as T
+    from empirical.llm.tasks import target_stats
+
+    task = T("nuclear", 4)  # d = 16
+    d = task.sample(400, 13, torch.Generator().manual_seed(0))
+    _, var = target_stats(task)
+    nmse = []
+    for c in (2, 6, 12):
+        Xc, Yc, xq, yq = d.split(c)
+        fit = predict_baseline("ridgeless", Xc, Yc, Xc[:, 0])
+        np.testing.assert_allclose(fit.numpy(), Yc[:, 0].numpy(), rtol=1e-4)  # it interpolates its context
+        nmse.append(float((((predict_baseline("ridgeless", Xc, Yc, xq) - yq) ** 2) / var).mean()))
+    assert nmse[0] < nmse[1] < nmse[2]
+
+
 def test_sgd_linear_recovers_a_noiseless_linear_map(rng):
     P, c, d = 4, 40, 3
     Xc = torch.from_numpy(rng.uniform(-1, 1, size=(P, c, d)))

@@ -8,10 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from empirical.llm.metrics import bootstrap_mean_ci, paired_diff_ci, prompt_errors, ratio_ci, summarize
+from empirical.llm.metrics import (
+    bootstrap_mean_ci,
+    independent_ratio_ci,
+    max_over,
+    min_over,
+    paired_diff_ci,
+    prompt_errors,
+    ratio_ci,
+    summarize,
+)
 from empirical.llm.prompting import answers_to_tensor, build_prompt, format_number, parse_answer
 from empirical.llm.tasks import MatrixFunctionTask as T
-from empirical.llm.tasks import target_stats
+from empirical.llm.tasks import target_stats, uniform_outside, within_prompt_variance
 
 
 def test_task_sampling_shapes_seeding_and_targets(gen):
@@ -46,6 +55,32 @@ def test_family_regime_parameters(gen):
         ref = {1.0: "nuc", 2.0: "fro", math.inf: 2}[q]
         np.testing.assert_allclose(float(d.Y[i, 0, 0]), s * np.linalg.norm(A[i, 0], ref), rtol=1e-12)
     assert fam.name == "schatten_3x3_family" and T("pnorm", 5).name == "pnorm_n5_p0.5"
+
+
+def test_heldout_regime_parameters_and_windows(gen):
+    u = torch.linspace(0, 0.999, 1000, dtype=torch.float64)
+    v = uniform_outside(u, 0.0, 2.0, (0.8, 1.25))
+    assert not bool(((v > 0.8) & (v < 1.25)).any()) and float(v.min()) == 0.0 and float(v.max()) < 2.0
+    assert abs(float((v < 0.8).double().mean()) - 0.8 / 1.55) < 0.01  # uniform over the union
+    win = T("topk", 4, k=2, regime="heldout")
+    d = win.sample(200, 2, gen)
+    s = np.linalg.svd(d.X.numpy().reshape(200, 2, 4, 4), compute_uv=False)
+    j = d.params["j"].long().numpy()
+    assert set(j.tolist()) == {2, 3}
+    np.testing.assert_allclose(d.Y.numpy(), np.stack([s[i, :, j[i] - 1:j[i] + 1] for i in range(200)]), rtol=1e-12)
+    assert win.name == "window2_4x4_heldout" and T("pnorm", 5, regime="heldout").name == "pnorm_n5_heldout"
+    with pytest.raises(ValueError, match="k:"):
+        T("topk", 3, k=3, regime="heldout")  # no window below the top
+    with pytest.raises(ValueError, match="band"):
+        uniform_outside(u, 0.0, 1.0, (0.5, 2.0))
+
+
+def test_within_prompt_variance():
+    fixed = T("nuclear", 3)
+    assert torch.equal(within_prompt_variance(fixed), target_stats(fixed)[1])
+    fam = T("nuclear", 3, regime="family")
+    w, v = within_prompt_variance(fam, prompts=500, length=16), target_stats(fam, draws=20_000)[1]
+    assert 0.05 < float(w / v) < 0.5  # the shared θ and scale s carry most of the family's variance
 
 
 def test_target_stats_match_fact_sheet():
@@ -92,6 +127,16 @@ def test_bootstrap_intervals(rng):
     assert d == pytest.approx(1.0) and dlo == pytest.approx(1.0) and dhi == pytest.approx(1.0)  # paired: no noise
     r, rlo, rhi = ratio_ci(2 * np.abs(v), np.abs(v), rng)
     assert r == pytest.approx(2.0) and rlo == pytest.approx(2.0) and rhi == pytest.approx(2.0)
+
+
+def test_interval_aggregates_and_independent_ratio(rng):
+    cis = [(-0.5, -0.7, -0.3), (-0.1, -0.2, 0.05), (-0.4, -0.6, -0.2)]
+    assert max_over(cis) == (-0.1, (-0.2, 0.05)) and min_over(cis) == (-0.5, (-0.7, -0.3))
+    with pytest.raises(ValueError, match="cis"):
+        max_over([])
+    a, b = rng.exponential(2.0, size=4000), rng.exponential(1.0, size=3000)  # independent, unequal sizes
+    r, lo, hi = independent_ratio_ci(a, b, rng)
+    assert lo < 2.0 < hi and r == pytest.approx(a.mean() / b.mean())
 
 
 def test_metrics_error():
