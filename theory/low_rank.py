@@ -45,6 +45,7 @@ __all__ = [
     "gauge_transform",
     "principal_angle_sines",
     "matrix_with_spectrum",
+    "spectral_factors",
 ]
 
 
@@ -166,8 +167,10 @@ def principal_angle_sines(X: Tensor, Y: Tensor) -> Tensor:
     return torch.sqrt(1 - cos**2)
 
 
-def matrix_with_spectrum(m: int, n: int, sigma: Tensor, generator: torch.Generator) -> Tensor:
-    """A random (m, n) matrix ``U diag(σ) Vᵀ`` with Haar-random orthonormal U, V and the given σ.
+def spectral_factors(m: int, n: int, sigma: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Haar-random orthonormal U (m, r) and V (n, r) for r = len(σ): the singular vectors of
+    :func:`matrix_with_spectrum` (same generator stream), known by construction, so a check can compare a
+    learned or computed SVD with them without any SVD routine.
 
     Raises:
         ValueError: more singular values than ``min(m, n)``, or σ not non-negative and finite.
@@ -184,4 +187,14 @@ def matrix_with_spectrum(m: int, n: int, sigma: Tensor, generator: torch.Generat
         Q, R = torch.linalg.qr(torch.randn(k, r, generator=generator, dtype=torch.float64))
         return Q * torch.sign(torch.diagonal(R))  # sign fix makes Q Haar-distributed
 
-    return (haar(m) * sigma.to(torch.float64)) @ haar(n).T
+    return haar(m), haar(n)
+
+
+def matrix_with_spectrum(m: int, n: int, sigma: Tensor, generator: torch.Generator) -> Tensor:
+    """A random (m, n) matrix ``U diag(σ) Vᵀ`` with the Haar-random U, V of :func:`spectral_factors`.
+
+    Raises:
+        ValueError: as :func:`spectral_factors`.
+    """
+    U, V = spectral_factors(m, n, sigma, generator)
+    return (U * sigma.to(torch.float64)) @ V.T

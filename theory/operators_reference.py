@@ -40,6 +40,8 @@ __all__ = [
     "oscillator_levels",
     "oscillator_eigenfunctions",
     "hydrogen2d_eigenvalues",
+    "hydrogen2d_states",
+    "hydrogen2d_eigenfunctions",
 ]
 
 
@@ -174,6 +176,57 @@ def oscillator_eigenfunctions(x: Tensor, multi_indices: list[tuple[int, ...]]) -
     n_max = max(max(n) for n in multi_indices)
     h = hermite_functions(n_max, x)  # (M, d, n_max+1)
     cols = [torch.prod(torch.stack([h[:, k, n[k]] for k in range(d)], -1), -1) for n in multi_indices]
+    return torch.stack(cols, -1)
+
+
+def hydrogen2d_states(L: int) -> list[tuple[int, int, str]]:
+    """The first L states (n, |m|, "cos" | "sin") of the 2-D hydrogen atom, shell by shell (n = 0, 1, …;
+    in a shell |m| = 0, 1, …, n, with cos and sin for |m| > 0: 2n + 1 states)."""
+    check_positive_int("L", L)
+    states: list[tuple[int, int, str]] = []
+    n = 0
+    while len(states) < L:
+        states.append((n, 0, "cos"))
+        for m in range(1, n + 1):
+            states += [(n, m, "cos"), (n, m, "sin")]
+        n += 1
+    return states[:L]
+
+
+def _laguerre(n: int, alpha: int, t: Tensor) -> Tensor:
+    """Generalised Laguerre polynomial L_n^α(t) by the three-term recurrence (torch ops: differentiable)."""
+    prev, cur = torch.ones_like(t), 1 + alpha - t
+    if n == 0:
+        return prev
+    for k in range(1, n):
+        prev, cur = cur, ((2 * k + 1 + alpha - t) * cur - (k + alpha) * prev) / (k + 1)
+    return cur
+
+
+def hydrogen2d_eigenfunctions(x: Tensor, L: int) -> Tensor:
+    """Real orthonormal eigenfunctions of ``H = −Δ − 1/‖x‖`` on ℝ² for the first L states of
+    :func:`hydrogen2d_states`; x (M, 2) -> (M, L).
+
+    In polar coordinates, with κ = 1/(2n + 1) (so that E = −κ² = −1/(2n+1)²) and n_r = n − |m|:
+    ``ψ = r^{|m|} e^{−κr} L_{n_r}^{2|m|}(2κr) · {1, cos mθ, sin mθ} / √N``. The norm follows from
+    ``∫_0^∞ ρ^{α+1} e^{−ρ} (L_k^α)² dρ = (k+α)!/k! · (2k+α+1)`` with ρ = 2κr, α = 2|m|:
+    ``N = (2κ)^{−(2|m|+2)} (n_r + 2|m|)!/n_r! · (2n + 1) · (2π if m = 0 else π)``.
+    (The standard 2-D hydrogen −½Δ − Z/r with Z = ½, doubled: e.g. Yang et al., Phys. Rev. A 43, 1186 (1991).)
+    """
+    check_ndim("x", x, 2, "(M, 2)")
+    if x.shape[1] != 2:
+        raise ValueError(f"x: expected (M, 2) points in the plane, got {tuple(x.shape)}")
+    x = x.to(torch.float64)
+    r = x.norm(dim=-1)
+    theta = torch.atan2(x[:, 1], x[:, 0])
+    cols = []
+    for n, m, part in hydrogen2d_states(L):
+        kappa, nr = 1.0 / (2 * n + 1), n - m
+        radial = r**m * torch.exp(-kappa * r) * _laguerre(nr, 2 * m, 2 * kappa * r)
+        angular = torch.ones_like(r) if m == 0 else (torch.cos(m * theta) if part == "cos" else torch.sin(m * theta))
+        norm2 = (2 * kappa) ** (-(2 * m + 2)) * math.factorial(nr + 2 * m) / math.factorial(nr) * (2 * n + 1)
+        norm2 *= 2 * math.pi if m == 0 else math.pi
+        cols.append(radial * angular / math.sqrt(norm2))
     return torch.stack(cols, -1)
 
 

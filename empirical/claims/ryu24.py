@@ -8,20 +8,32 @@ reference, c. the quantum harmonic oscillator (1-D, 2-D) and a NeuralEF baseline
 d. joint vs sequential nesting and joint vs disjoint parameterisation (accuracy and memory), and the 2-D
 hydrogen atom (quick profile: an L = 4 smoke test; full profile: CUDA).
 
+Verdicts (:mod:`empirical.claims.core`): every reference is independent of the learned object (the
+constructed σ, U, V of a matrix, analytic oscillator and hydrogen eigenpairs, a dense kernel reference checked
+against scipy's eigsh); every trained claim carries a positive control (the exact answer through the same
+evaluation) and a negative one (an untrained model, or a reversed ordering); orderings are effects over
+seeds with a paired t interval (:mod:`empirical.neuralsvd.compare`).
+
 Configurations live in :data:`CONFIG` (``quick`` / ``full``); tests shrink them to run the runners fast.
+Trained runners use one CPU thread (:func:`_one_cpu_thread`).
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
-from dataclasses import replace
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from empirical.claims.core import Check, Claim, Outcome, Paper, RunContext, SkipClaim
+from empirical.claims.core import Check, Claim, Control, Outcome, Paper, RunContext, SkipClaim
+from empirical.neuralsvd.experiments import TopModes
 
 PAPER = Paper(
     key="ryu24",
@@ -55,13 +67,16 @@ CONFIG: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     "kernel": {
+        # quick: 1500 steps gave 9.6% on the 4th eigenvalue (seed 0); the error is optimisation-limited (3000
+        # steps: 9.4%, 6000: 0.86%; batch 512, a disjoint net or one more mode did not help at equal steps).
+        # 6000 steps still missed 3.5% on seed 1 (4.3%); 12000 (≈ 35–40 s of CPU, the sheet's ≈ 53 s) did not.
         "quick": {
             "N": 1000,
             "n_heldout": 500,
             "bandwidth": 1.0,
             "L": 4,
             "L_train": 5,
-            "steps": 1500,
+            "steps": 12000,
             "batch": 256,
             "lr": 3e-3,
             "width": 64,
@@ -79,16 +94,17 @@ CONFIG: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     "oscillator": {
+        # quick: 3000 steps left the 1-D error at 4.1e-3 (seed 0); weight averaging on top of the cosine decay,
+        # lr 1e-2, a wider sampler (2.5, 3.5), batch 512 did not help; steps did (6000: 1.2e-3, 12000: 3e-4).
         "quick": {
-            "dims": [(1, 4, 6), (2, 6, 8)],
-            "steps": 3000,
+            "runs": [{"d": 1, "L": 4, "L_train": 6, "steps": 6000}, {"d": 2, "L": 10, "L_train": 12, "steps": 20000}],
             "batch": 128,
             "lr": 3e-3,
             "width": 64,
             "sampler_std": 1.5,
         },
         "full": {
-            "dims": [(1, 8, 10), (2, 10, 12)],
+            "runs": [{"d": 1, "L": 8, "L_train": 10}, {"d": 2, "L": 10, "L_train": 12}],
             "steps": 50000,
             "batch": 512,
             "lr": 1e-3,
@@ -96,18 +112,23 @@ CONFIG: dict[str, dict[str, dict[str, Any]]] = {
             "sampler_std": 1.5,
         },
     },
+    # The orderings compare at the budget of the 1-D oscillator claim (6000 steps, where NeuralSVD reaches the sheet's
+    # accuracy), 5 paired replicates each; at 2000 steps (seed 0) NeuralSVD vs NeuralEF was inconclusive (mean log10
+    # ratio −0.25, interval [−1.08, 0.58]) and sequential vs joint passed (−0.50, [−0.99, −0.008]).
     "vs_neuralef": {
         "quick": {
+            "seeds": 5,
             "d": 1,
             "L": 4,
             "L_train": 6,
-            "steps": 2000,
+            "steps": 6000,
             "batch": 128,
             "lr": 3e-3,
             "width": 64,
             "sampler_std": 1.5,
         },
         "full": {
+            "seeds": 5,
             "d": 2,
             "L": 10,
             "L_train": 12,
@@ -120,16 +141,20 @@ CONFIG: dict[str, dict[str, dict[str, Any]]] = {
     },
     "nesting": {
         "quick": {
+            "seeds": 5,
+            "params": ["joint"],
             "d": 1,
             "L": 4,
             "L_train": 6,
-            "steps": 1000,
+            "steps": 6000,
             "batch": 128,
             "lr": 3e-3,
             "width": 64,
             "sampler_std": 1.5,
         },
         "full": {
+            "seeds": 5,
+            "params": ["joint", "disjoint"],
             "d": 2,
             "L": 10,
             "L_train": 12,
@@ -142,32 +167,35 @@ CONFIG: dict[str, dict[str, dict[str, Any]]] = {
     },
     "hydrogen": {
         # a smoke test (fact sheet: "2-D hydrogen L = 4: 2.5 min, 1–10% errors"): L = 4 fills the shells n = 0, 1
-        # (eigenvalues 1, 1/9 ×3); one extra trained mode and lr 3e-3 with cosine decay (sheet pitfalls). Sized
-        # for a few CPU minutes: with the full profile's 1024 Fourier features and width 64 a step took 0.58 s
-        # here; with 128 features and width 32 at batch 128, 0.074 s.
+        # (eigenvalues 1, 1/9 ×3); one extra trained mode and lr 3e-3 with cosine decay (sheet pitfalls). With 128
+        # features and width 32 at batch 128 a step takes ≈ 7 ms of CPU on one thread (0.074 s wall on two
+        # contended threads), so the sheet's 2.5 min is ≈ 20000 steps; 2000 steps left a 26% mean error (seed 0).
         "quick": {
             "L": 4,
             "L_train": 5,
-            "steps": 2000,
+            "steps": 20000,
             "batch": 128,
             "lr": 3e-3,
             "width": 32,
             "fourier": (128, 0.1),
             "sampler_std": 16.0,
             "scale": 100.0,
-            "grid": (60.0, 300),
+            "polar": (60.0, 200, 64),
         },
+        # the paper's setting (fact sheet §2) except Adam for RMSprop; radius 150 keeps the n = 3 shell's mass
+        # (radius 60 loses ≈ 3% of it: measured on the exact eigenfunctions)
         "full": {
             "L": 16,
             "L_train": 16,
-            "steps": 100000,
+            "steps": 500000,
             "batch": 512,
             "lr": 1e-4,
+            "ema": 0.995,
             "width": 128,
             "fourier": (1024, 0.1),
             "sampler_std": 16.0,
             "scale": 100.0,
-            "grid": (60.0, 600),
+            "polar": (150.0, 300, 64),
         },
     },
 }
@@ -175,6 +203,25 @@ CONFIG: dict[str, dict[str, dict[str, Any]]] = {
 
 def _cfg(ctx: RunContext, name: str) -> dict[str, Any]:
     return dict(CONFIG[name]["quick" if ctx.quick else "full"])
+
+
+def _one_cpu_thread(runner: Callable[[RunContext], Outcome]) -> Callable[[RunContext], Outcome]:
+    """Run a trained claim on one CPU thread (restored afterwards): its tensors are small, and on the shared
+    2-core machine one 1-D oscillator step took 169 ms wall with two threads against 11 ms with one (3.7 ms of
+    CPU; measured here under load), so a second thread only adds contention."""
+
+    @functools.wraps(runner)
+    def run(ctx: RunContext) -> Outcome:
+        if ctx.device.type != "cpu":
+            return runner(ctx)
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return runner(ctx)
+        finally:
+            torch.set_num_threads(before)
+
+    return run
 
 
 def _need_device_for_full(ctx: RunContext) -> None:
@@ -192,45 +239,83 @@ def _spectrum(k: int, decay: float) -> torch.Tensor:
     return decay ** torch.arange(k, dtype=torch.float64)
 
 
-def _train_matrix(
-    T: torch.Tensor, L: int, nesting: str, cfg: dict[str, Any], ctx: RunContext, tag: str, symmetric: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train free tables (float32, exact operator, Adam + cosine) -> float64 (F, G)."""
-    from empirical.neuralsvd.experiments import fit
+@dataclass(frozen=True)
+class _Matrix:
+    """``T = U diag(S) Vᵀ`` (m, n) with U (m, r), S (r,), V (n, r) known by construction: the independent
+    reference of the matrix checks (no SVD routine is asked for the answer)."""
+
+    T: torch.Tensor
+    U: torch.Tensor
+    S: torch.Tensor
+    V: torch.Tensor
+
+    def optimum(self, L: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The claimed optimum ``F = U_L diag(√σ)``, ``G = V_L diag(√σ)`` (balanced scale split), (m, L), (n, L)."""
+        r = self.S[:L].sqrt()
+        return self.U[:, :L] * r, self.V[:, :L] * r
+
+
+def _svd_matrix(m: int, n: int, decay: float, generator: torch.Generator) -> _Matrix:
+    """A random (m, n) matrix with σ_i = decay^i (:func:`theory.low_rank.spectral_factors`)."""
+    from theory.low_rank import spectral_factors
+
+    S = _spectrum(min(m, n), decay)
+    U, V = spectral_factors(m, n, S, generator)
+    return _Matrix((U * S) @ V.T, U, S, V)
+
+
+def _sym_matrix(m: int, decay: float, generator: torch.Generator) -> _Matrix:
+    """A random symmetric ``Q diag(σ) Qᵀ`` (m, m) with σ_i = decay^i > 0 (EVD form: U = V = Q)."""
+    Q, _ = torch.linalg.qr(torch.randn(m, m, generator=generator, dtype=torch.float64))
+    S = _spectrum(m, decay)
+    T = (Q * S) @ Q.T
+    return _Matrix(0.5 * (T + T.T), Q, S, Q)
+
+
+def _matrix_model(M: _Matrix, L: int, ctx: RunContext, tag: str, symmetric: bool) -> nn.Module:
+    """Free float32 tables with the initialisation stream of ``tag`` (the untrained state of a training run)."""
     from empirical.neuralsvd.models import FunctionTable, SVDPair
-    from empirical.neuralsvd.operators import MatrixOperator
-    from empirical.train import TrainConfig
 
     g = ctx.generator("init", tag)
-    m, n = T.shape
-    dev = ctx.device
-    if symmetric:
-        model: nn.Module = FunctionTable(m, L, generator=g, device=dev)
-    else:
-        model = SVDPair(FunctionTable(m, L, generator=g, device=dev), FunctionTable(n, L, generator=g, device=dev))
-    op = MatrixOperator(T.to(device=dev, dtype=torch.float32), symmetric=symmetric)
-    tc = TrainConfig(steps=cfg["steps"], batch_size=1, lr=cfg["lr"], schedule="cosine", seed=ctx.child_seed(tag))
-    fit(model, op, nesting, tc, device=dev, exact=True, progress=ctx.progress, desc=f"ryu24 matrix {tag}")
-    if symmetric:
+    m, n = M.T.shape
+    f = FunctionTable(m, L, generator=g, device=ctx.device)
+    return f if symmetric else SVDPair(f, FunctionTable(n, L, generator=g, device=ctx.device))
+
+
+def _tables(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """(F, G) in float64 on the CPU from an SVDPair or (EVD form, G = F) a FunctionTable."""
+    if hasattr(model, "table"):
         F = model.table.detach().double().cpu()
         return F, F
     return model.f.table.detach().double().cpu(), model.g.table.detach().double().cpu()
 
 
-def _svd_errors(T: torch.Tensor, F: torch.Tensor, G: torch.Tensor) -> dict[str, list[float]]:
-    """σ̂_l = ‖f_l‖‖g_l‖ vs numpy's SVD (relative), and |cos| of f_l, g_l to u_l, v_l (independent reference)."""
-    U, S, Vt = np.linalg.svd(T.numpy())
+def _train_matrix(
+    M: _Matrix, L: int, nesting: str, cfg: dict[str, Any], ctx: RunContext, tag: str, symmetric: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train free tables (float32, exact operator, Adam + cosine) -> float64 (F, G)."""
+    from empirical.neuralsvd.experiments import fit
+    from empirical.neuralsvd.operators import MatrixOperator
+    from empirical.train import TrainConfig
+
+    model = _matrix_model(M, L, ctx, tag, symmetric)
+    op = MatrixOperator(M.T.to(device=ctx.device, dtype=torch.float32), symmetric=symmetric)
+    tc = TrainConfig(steps=cfg["steps"], batch_size=1, lr=cfg["lr"], schedule="cosine", seed=ctx.child_seed(tag))
+    fit(model, op, nesting, tc, device=ctx.device, exact=True, progress=ctx.progress, desc=f"ryu24 matrix {tag}")
+    return _tables(model)
+
+
+def _svd_errors(F: torch.Tensor, G: torch.Tensor, M: _Matrix) -> dict[str, list[float]]:
+    """σ̂_l = ‖f_l‖‖g_l‖ vs the constructed σ_l (relative), and |cos| of f_l, g_l to the constructed u_l, v_l
+    (index by index, so the order counts); F (m, L), G (n, L) float64."""
     L = F.shape[1]
-    Fn, Gn = F.numpy(), G.numpy()
-    s_hat = np.linalg.norm(Fn, axis=0) * np.linalg.norm(Gn, axis=0)
-    cos_f = np.abs(np.sum(Fn * U[:, :L], 0)) / np.linalg.norm(Fn, axis=0)
-    cos_g = np.abs(np.sum(Gn * Vt[:L].T, 0)) / np.linalg.norm(Gn, axis=0)
+    nf, ng, s = F.norm(dim=0), G.norm(dim=0), M.S[:L]
     return {
-        "sigma_true": S[:L].tolist(),
-        "sigma_hat": s_hat.tolist(),
-        "sigma_rel_err": (np.abs(s_hat - S[:L]) / S[:L]).tolist(),
-        "cos_f": cos_f.tolist(),
-        "cos_g": cos_g.tolist(),
+        "sigma_true": s.tolist(),
+        "sigma_hat": (nf * ng).tolist(),
+        "sigma_rel_err": ((nf * ng - s).abs() / s).tolist(),
+        "cos_f": ((F * M.U[:, :L]).sum(0).abs() / nf).tolist(),
+        "cos_g": ((G * M.V[:, :L]).sum(0).abs() / ng).tolist(),
     }
 
 
@@ -254,203 +339,266 @@ def _lbfgs_nested(T: torch.Tensor, L: int, rng: np.random.Generator) -> tuple[to
     return z[: m * L].reshape(m, L), z[m * L :].reshape(n, L)
 
 
-def _nested_optimum(ctx: RunContext) -> Outcome:
-    from theory.low_rank import (
-        matrix_with_spectrum,
-        nested_lora_objective,
-        nested_optimum_value,
-        sequential_gradient,
-        truncated_svd_optimum,
+#: the four trained settings of ryu24.nested_optimum_is_truncated_svd: (form, nesting)
+_TRAINED_FORMS = [("svd", "sequential"), ("svd", "joint"), ("evd", "sequential"), ("evd", "joint")]
+
+
+def _trained_matrix_checks(errors: dict[str, dict[str, list[float]]], cfg: dict[str, Any]) -> list[Check]:
+    """The trained checks of the nested-optimum claim from :func:`_svd_errors` per setting (model and controls)."""
+    sigma = max(max(v["sigma_rel_err"]) for v in errors.values())
+    cos = max(1 - min(v["cos_f"] + v["cos_g"]) for v in errors.values())
+    reason = (
+        "optimisation-limited: exact gradients in float32 (round-off ~1e-6); with the smallest "
+        f"relative gap 1 − {cfg['decay']} = {1 - cfg['decay']:.2f} and {cfg['steps']} cosine-decayed Adam "
+        "steps a converged run is far below 1e-3 (fact sheet: 60×40, L = 8 in 2–3 s)"
     )
+    return [
+        Check("trained_sigma_rel_err", sigma, "<=", 1e-3, reason),
+        Check("trained_one_minus_cos", cos, "<=", 1e-3, reason),
+    ]
+
+
+def _closed_form_row(M: _Matrix, L: int, rng: np.random.Generator) -> dict[str, float]:
+    """Closed-form evidence on one matrix: the constructed optimum's value vs the Eckart–Young bound, both
+    nestings' gradients there, theory's :func:`truncated_svd_optimum` and an L-BFGS run vs the construction."""
+    from theory.low_rank import nested_lora_objective, nested_optimum_value, sequential_gradient, truncated_svd_optimum
+
+    F, G = M.optimum(L)
+    Fr, Gr = F.clone().requires_grad_(True), G.clone().requires_grad_(True)
+    val = nested_lora_objective(M.T, Fr, Gr)
+    val.backward()
+    bound = float(nested_optimum_value(M.S[:L]))  # Eckart–Young per nested term, analytic σ
+    dF, dG = sequential_gradient(M.T, F, G)
+    e = _svd_errors(*truncated_svd_optimum(M.T, L)[:2], M)
+    el = _svd_errors(*_lbfgs_nested(M.T, L, rng), M)
+    m, n = M.T.shape
+    return {
+        "m": m,
+        "n": n,
+        "L": L,
+        "value_minus_bound_rel": abs(float(val.detach()) - bound) / abs(bound),
+        "grad_joint_max": float(max(Fr.grad.abs().max(), Gr.grad.abs().max())),
+        "grad_sequential_max": float(max(dF.abs().max(), dG.abs().max())),
+        "sigma_rel_err": max(e["sigma_rel_err"]),
+        "one_minus_cos": 1 - min(e["cos_f"] + e["cos_g"]),
+        "lbfgs_sigma_rel_err": max(el["sigma_rel_err"]),
+        "lbfgs_one_minus_cos": 1 - min(el["cos_f"] + el["cos_g"]),
+    }
+
+
+@_one_cpu_thread
+def _nested_optimum(ctx: RunContext) -> Outcome:
+    from empirical.plotting.ryu24 import plot_eigenvalue_errors, plot_singular_values
 
     cfg = _cfg(ctx, "matrix")
     g = ctx.generator("matrices")
-    rows: list[dict[str, Any]] = []
-    worst = {
-        "value": 0.0,
-        "grad_joint": 0.0,
-        "grad_seq": 0.0,
-        "sigma": 0.0,
-        "cos": 0.0,
-        "lbfgs_sigma": 0.0,
-        "lbfgs_cos": 0.0,
-    }
-    for m, n, L in ctx.track(cfg["shapes"], "closed form"):
-        T = matrix_with_spectrum(m, n, _spectrum(min(m, n), cfg["decay"]), g)
-        F, G, s = truncated_svd_optimum(T, L)
-        S_np = np.linalg.svd(T.numpy(), compute_uv=False)[:L]
-        bound = float(nested_optimum_value(torch.tensor(S_np)))  # Eckart–Young per nested term
-        Fr, Gr = F.clone().requires_grad_(True), G.clone().requires_grad_(True)
-        val = nested_lora_objective(T, Fr, Gr)
-        val.backward()
-        val = val.detach()
-        dF, dG = sequential_gradient(T, F, G)
-        e = _svd_errors(T, F, G)
-        Fl, Gl = _lbfgs_nested(T, L, ctx.rng("lbfgs", m, n, L))
-        el = _svd_errors(T, Fl, Gl)
-        row = {
-            "m": m,
-            "n": n,
-            "L": L,
-            "value_minus_bound_rel": abs(float(val) - bound) / abs(bound),
-            "grad_joint_max": float(max(Fr.grad.abs().max(), Gr.grad.abs().max())),
-            "grad_sequential_max": float(max(dF.abs().max(), dG.abs().max())),
-            "sigma_rel_err": max(e["sigma_rel_err"]),
-            "one_minus_cos": 1 - min(e["cos_f"] + e["cos_g"]),
-            "lbfgs_sigma_rel_err": max(el["sigma_rel_err"]),
-            "lbfgs_one_minus_cos": 1 - min(el["cos_f"] + el["cos_g"]),
-        }
-        rows.append(row)
-        for k, key in (
-            ("value", "value_minus_bound_rel"),
-            ("grad_joint", "grad_joint_max"),
-            ("grad_seq", "grad_sequential_max"),
-            ("sigma", "sigma_rel_err"),
-            ("cos", "one_minus_cos"),
-            ("lbfgs_sigma", "lbfgs_sigma_rel_err"),
-            ("lbfgs_cos", "lbfgs_one_minus_cos"),
-        ):
-            worst[k] = max(worst[k], row[key])
+    rows = [
+        _closed_form_row(_svd_matrix(m, n, cfg["decay"], g), L, ctx.rng("lbfgs", m, n, L))
+        for m, n, L in ctx.track(cfg["shapes"], "closed form")
+    ]
+    worst = {k: max(r[k] for r in rows) for k in rows[0] if k not in ("m", "n", "L")}
 
     # Training (float32, exact operator, the suite's train loop): SVD form with both nestings, EVD form.
     m, n, L = cfg["train_shape"]
-    T = matrix_with_spectrum(m, n, _spectrum(min(m, n), cfg["decay"]), ctx.generator("train matrix"))
-    trained: dict[str, dict[str, list[float]]] = {}
-    for nesting in ("sequential", "joint"):
-        trained[f"svd_{nesting}"] = _svd_errors(T, *_train_matrix(T, L, nesting, cfg, ctx, f"svd_{nesting}"))
-    Q, _ = torch.linalg.qr(torch.randn(m, m, generator=ctx.generator("sym"), dtype=torch.float64))
-    S_sym = (Q * _spectrum(m, cfg["decay"])) @ Q.T
-    S_sym = 0.5 * (S_sym + S_sym.T)
-    for nesting in ("sequential", "joint"):
-        trained[f"evd_{nesting}"] = _svd_errors(
-            S_sym, *_train_matrix(S_sym, L, nesting, cfg, ctx, f"evd_{nesting}", symmetric=True)
+    problems = {"svd": _svd_matrix(m, n, cfg["decay"], ctx.generator("train matrix")),
+                "evd": _sym_matrix(m, cfg["decay"], ctx.generator("sym"))}
+    trained = {
+        f"{form}_{nesting}": _svd_errors(
+            *_train_matrix(problems[form], L, nesting, cfg, ctx, f"{form}_{nesting}", symmetric=form == "evd"),
+            problems[form],
         )
-    train_sigma = max(max(v["sigma_rel_err"]) for v in trained.values())
-    train_cos = max(1 - min(v["cos_f"] + v["cos_g"]) for v in trained.values())
+        for form, nesting in _TRAINED_FORMS
+    }
 
-    figs = []
-    from empirical.plotting.ryu24 import plot_eigenvalue_errors, plot_singular_values
+    def exact_f32(form: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return tuple(t.float().double() for t in problems[form].optimum(L))  # type: ignore[return-value]
 
-    figs.append(
+    def untrained(form: str, nesting: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return _tables(_matrix_model(problems[form], L, ctx, f"{form}_{nesting}", symmetric=form == "evd"))
+
+    controls = [
+        Control(
+            "exact_optimum_in_float32",
+            "positive",
+            "the constructed U_L diag(√σ), V_L diag(√σ) stored in float32 like the trained tables: the claim holds "
+            "by construction, so the evaluation and thresholds must accept it",
+            _trained_matrix_checks({f"{f}_{s}": _svd_errors(*exact_f32(f), problems[f]) for f, s in _TRAINED_FORMS},
+                                   cfg),
+        ),
+        Control(
+            "untrained_tables",
+            "negative",
+            "the same tables at their random initialisation (no training): far from the SVD, must fail",
+            _trained_matrix_checks({f"{f}_{s}": _svd_errors(*untrained(f, s), problems[f]) for f, s in _TRAINED_FORMS},
+                                   cfg),
+        ),
+    ]
+
+    figs = [
         plot_singular_values(
             trained["svd_sequential"]["sigma_true"],
             {k: v["sigma_hat"] for k, v in trained.items() if k.startswith("svd")},
             ctx.figure_path("singular_values"),
-            f"{m}×{n}, L = {L}: learned σ̂ vs SVD",
-        )
-    )
-    figs.append(
+            f"{m}×{n}, L = {L}: learned σ̂ vs constructed σ",
+        ),
         plot_eigenvalue_errors(
             {k: v["sigma_rel_err"] for k, v in trained.items()},
             ctx.figure_path("sigma_error"),
             "matrix: relative σ error per index",
             threshold=1e-3,
-        )
-    )
-    train_reason = (
-        "optimisation-limited: exact gradients in float32 (round-off ~1e-6); with the smallest "
-        f"relative gap 1 − {cfg['decay']} = {1 - cfg['decay']:.2f} and {cfg['steps']} cosine-decayed Adam "
-        "steps a converged run is far below 1e-3 (fact sheet: 60×40, L = 8 in 2–3 s)"
-    )
+        ),
+    ]
+    reference = "the construction T = U diag(σ) Vᵀ (σ_i = decay^i, Haar U, V), no SVD routine"
     return Outcome(
         checks=[
             Check(
                 "closed_form_value_minus_eckart_young_bound_rel",
-                worst["value"],
+                worst["value_minus_bound_rel"],
                 "<=",
                 ROUNDOFF,
-                "the truncated SVD attains every nested term's Eckart–Young bound; float64 round-off",
+                "the constructed U_L√σ, V_L√σ attains every nested term's Eckart–Young bound −Σ_{i≤k} σ_i² "
+                "(analytic σ); float64 round-off",
             ),
             Check(
                 "closed_form_grad_joint_max",
-                worst["grad_joint"],
+                worst["grad_joint_max"],
                 "<=",
                 ROUNDOFF,
-                "stationary point of the jointly nested objective; float64 round-off",
+                "stationary point of the jointly nested objective at the constructed optimum; float64 round-off",
             ),
             Check(
                 "closed_form_grad_sequential_max",
-                worst["grad_seq"],
+                worst["grad_sequential_max"],
                 "<=",
                 ROUNDOFF,
-                "fixed point of the sequential-nesting vector field; float64 round-off",
+                "fixed point of the sequential-nesting vector field at the constructed optimum; float64 round-off",
             ),
             Check(
-                "closed_form_sigma_rel_err_vs_numpy",
-                worst["sigma"],
+                "closed_form_sigma_rel_err_vs_construction",
+                worst["sigma_rel_err"],
                 "<=",
                 ROUNDOFF,
-                "σ̂ = ‖f‖‖g‖ at the closed-form optimum vs numpy's SVD; float64 round-off",
+                f"theory.low_rank.truncated_svd_optimum (the optimum the tests use) vs {reference}; float64 "
+                "round-off",
             ),
             Check(
-                "closed_form_one_minus_cos_vs_numpy",
-                worst["cos"],
+                "closed_form_one_minus_cos_vs_construction",
+                worst["one_minus_cos"],
                 "<=",
                 ROUNDOFF,
-                "singular vectors at the closed-form optimum vs numpy's SVD; float64 round-off",
+                f"its singular vectors vs {reference}; float64 round-off",
             ),
             Check(
                 "lbfgs_from_random_init_sigma_rel_err",
-                worst["lbfgs_sigma"],
+                worst["lbfgs_sigma_rel_err"],
                 "<=",
                 1e-6,
-                "float64 L-BFGS on the nested objective (gtol 1e-12) converges to the unique ordered optimum; "
-                "1e-6 allows for the stopping rule near the flat scale direction f→cf, g→g/c",
+                "float64 L-BFGS on the nested objective (gtol 1e-12) converges to the unique ordered optimum (vs "
+                "the construction); 1e-6 allows for the stopping rule near the flat scale direction f→cf, g→g/c",
             ),
             Check(
                 "lbfgs_from_random_init_one_minus_cos",
-                worst["lbfgs_cos"],
+                worst["lbfgs_one_minus_cos"],
                 "<=",
                 1e-6,
                 "as above, for the directions (order included: |cos| is taken index by index)",
             ),
-            Check("trained_sigma_rel_err", train_sigma, "<=", 1e-3, train_reason),
-            Check("trained_one_minus_cos", train_cos, "<=", 1e-3, train_reason),
+            *_trained_matrix_checks(trained, cfg),
         ],
         measured={"closed_form": rows, "trained": trained, "train_shape": [m, n, L]},
         figures=figs,
         notes=[
-            "σ_i = decay^i; SVD form on a random U diag(σ) Vᵀ, EVD form on a random Q diag(σ) Qᵀ.",
+            "σ_i = decay^i; SVD form on a random U diag(σ) Vᵀ, EVD form on a random Q diag(σ) Qᵀ; every "
+            "reference is the construction itself (analytic σ, constructed U, V), not an SVD of T.",
             "Training applies T exactly (all indices) so that the check isolates the objective; the "
             "minibatch estimators are exercised by the kernel and Schrödinger claims and the tests.",
+            "Controls apply to the trained checks (the closed-form ones have no training to control).",
         ],
         config=cfg,
+        controls=controls,
     )
 
 
+def _subspace_entry(F: torch.Tensor, G: torch.Tensor, M: _Matrix) -> dict[str, Any]:
+    """Largest principal-angle sine of span(F), span(G) to the top-L singular subspaces, the smallest |cos|
+    index by index, and :func:`_svd_errors`."""
+    from theory.low_rank import principal_angle_sines
+
+    L = F.shape[1]
+    e = _svd_errors(F, G, M)
+    sub = max(float(principal_angle_sines(F, M.U[:, :L]).max()), float(principal_angle_sines(G, M.V[:, :L]).max()))
+    return {"max_principal_sine": sub, "min_cos": min(e["cos_f"] + e["cos_g"]), **e}
+
+
+def _subspace_checks(res: dict[str, dict[str, Any]]) -> list[Check]:
+    """The trained checks of ryu24.lora_subspace_only from :func:`_subspace_entry` of the un-nested ("none")
+    and the sequentially nested solution (model and controls)."""
+    return [
+        Check(
+            "trained_unnested_subspace_max_sine",
+            res["none"]["max_principal_sine"],
+            "<=",
+            1e-2,
+            "the un-nested optimum is the top-L subspace: exact gradients, same optimiser budget as the "
+            "nested run (which reaches 1 − |cos| ≤ 1e-3, i.e. sines ≤ 0.045)",
+        ),
+        Check(
+            "trained_unnested_min_abs_cos_to_singular_vectors",
+            res["none"]["min_cos"],
+            "<=",
+            0.99,
+            "order NOT recovered: an arbitrary gauge mixes singular vectors, so some |cos| stays well below "
+            "the nested run's ≥ 0.999",
+        ),
+        Check(
+            "trained_sequential_min_abs_cos (contrast)",
+            res["sequential"]["min_cos"],
+            ">=",
+            0.999,
+            "the nested run under the same budget recovers each vector (1 − |cos| ≤ 1e-3, as in "
+            "ryu24.nested_optimum_is_truncated_svd)",
+        ),
+    ]
+
+
+@_one_cpu_thread
 def _subspace_only(ctx: RunContext) -> Outcome:
-    from theory.low_rank import (
-        gauge_transform,
-        lora_objective,
-        matrix_with_spectrum,
-        nested_lora_objective,
-        principal_angle_sines,
-        truncated_svd_optimum,
-    )
+    from theory.low_rank import gauge_transform, lora_objective, nested_lora_objective
 
     cfg = _cfg(ctx, "matrix")
     m, n, L = cfg["train_shape"]
-    T = matrix_with_spectrum(m, n, _spectrum(min(m, n), cfg["decay"]), ctx.generator("matrix"))
-    F, G, _ = truncated_svd_optimum(T, L)
-    base, nbase = float(lora_objective(T, F, G)), float(nested_lora_objective(T, F, G))
+    M = _svd_matrix(m, n, cfg["decay"], ctx.generator("matrix"))
+    F, G = M.optimum(L)
+    base, nbase = float(lora_objective(M.T, F, G)), float(nested_lora_objective(M.T, F, G))
     g = ctx.generator("gauges")
     inv_dev, nested_gain = 0.0, math.inf
     for _ in range(cfg["n_gauges"]):
         A = torch.eye(L, dtype=torch.float64) + 0.3 * torch.randn(L, L, generator=g, dtype=torch.float64)
         Fa, Ga = gauge_transform(F, G, A)
-        inv_dev = max(inv_dev, abs(float(lora_objective(T, Fa, Ga)) - base) / abs(base))
-        nested_gain = min(nested_gain, (float(nested_lora_objective(T, Fa, Ga)) - nbase) / abs(nbase))
+        inv_dev = max(inv_dev, abs(float(lora_objective(M.T, Fa, Ga)) - base) / abs(base))
+        nested_gain = min(nested_gain, (float(nested_lora_objective(M.T, Fa, Ga)) - nbase) / abs(nbase))
 
-    U, _, Vt = np.linalg.svd(T.numpy())
-    res = {}
-    for nesting in ("none", "sequential"):
-        Ft, Gt = _train_matrix(T, L, nesting, cfg, ctx, f"svd_{nesting}")
-        e = _svd_errors(T, Ft, Gt)
-        sub = max(
-            float(principal_angle_sines(Ft, torch.tensor(U[:, :L])).max()),
-            float(principal_angle_sines(Gt, torch.tensor(Vt[:L].T)).max()),
-        )
-        res[nesting] = {"max_principal_sine": sub, "min_cos": min(e["cos_f"] + e["cos_g"]), **e}
+    res = {nesting: _subspace_entry(*_train_matrix(M, L, nesting, cfg, ctx, f"svd_{nesting}"), M)
+           for nesting in ("none", "sequential")}
+    A = torch.eye(L, dtype=torch.float64) + torch.randn(L, L, generator=ctx.generator("control gauge"),
+                                                         dtype=torch.float64)
+    exact, gauged = _subspace_entry(F, G, M), _subspace_entry(*gauge_transform(F, G, A), M)
+    controls = [
+        Control(
+            "gauged_and_exact_optimum",
+            "positive",
+            "un-nested solution := the exact optimum in a random gauge (F A, G A⁻ᵀ): the right subspace in no "
+            "order; nested solution := the exact optimum. The claim holds by construction",
+            _subspace_checks({"none": gauged, "sequential": exact}),
+        ),
+        Control(
+            "ordered_unnested_solution",
+            "negative",
+            "un-nested solution := the exact ordered optimum, i.e. what the un-nested objective would give if "
+            "it did fix the order: the claim is then false, and the order check must fail",
+            _subspace_checks({"none": exact, "sequential": exact}),
+        ),
+    ]
     return Outcome(
         checks=[
             Check(
@@ -468,58 +616,63 @@ def _subspace_only(ctx: RunContext) -> Outcome:
                 "nesting breaks the gauge: a non-diagonal A raises a nested term by a positive quadratic form "
                 "in A − I (here ‖A − I‖ ≈ 0.3·√L), far above round-off",
             ),
-            Check(
-                "trained_unnested_subspace_max_sine",
-                res["none"]["max_principal_sine"],
-                "<=",
-                1e-2,
-                "the un-nested optimum is the top-L subspace: exact gradients, same optimiser budget as the "
-                "nested run (which reaches 1 − |cos| ≤ 1e-3, i.e. sines ≤ 0.045)",
-            ),
-            Check(
-                "trained_unnested_min_abs_cos_to_singular_vectors",
-                res["none"]["min_cos"],
-                "<=",
-                0.99,
-                "order NOT recovered: an arbitrary gauge mixes singular vectors, so some |cos| stays well below "
-                "the nested run's ≥ 0.999",
-            ),
-            Check(
-                "trained_sequential_min_abs_cos (contrast)",
-                res["sequential"]["min_cos"],
-                ">=",
-                0.999,
-                "the nested run under the same budget recovers each vector (1 − |cos| ≤ 1e-3, as in "
-                "ryu24.nested_optimum_is_truncated_svd)",
-            ),
+            *_subspace_checks(res),
         ],
         measured={"gauge_invariance_rel_dev": inv_dev, "nested_gain_rel_min": nested_gain, "trained": res},
+        notes=["References are the constructed singular vectors of T = U diag(σ) Vᵀ (no SVD routine)."],
         config=cfg,
+        controls=controls,
     )
-
 
 # --------------------------------------------------------------------------------------------------------
 # b. kernel integral operator
 # --------------------------------------------------------------------------------------------------------
 
 
-class _TopL(nn.Module):
-    """The first L outputs of a model trained with extra modes (fact sheet pitfall: the last mode converges
-    slowest, so train L_train > L and assess the top L)."""
-
-    def __init__(self, model: nn.Module, L: int) -> None:
-        super().__init__()
-        self.model, self.L = model, L
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)[..., : self.L]
-
-    def forward_laplacian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return tuple(t[..., : self.L] for t in self.model.forward_laplacian(x))  # type: ignore[return-value]
+#: acceptance on the largest relative eigenvalue error of the kernel operator, per profile, with its reason
+KERNEL_TOLERANCE = {
+    "quick": (0.035, "fact sheet: ≈ 3.5% at L = 4 on 2 CPU cores in under a minute (minibatch U-statistic "
+                     "training); the acceptance is that measurement"),
+    "full": (0.05, "no measurement at L = 8 (eigenvalues down to ≈ 1e-3 of the largest); 5% marks a failed run"),
+}
 
 
+def _kernel_checks(ev: Any, profile: str) -> list[Check]:
+    """The kernel claim's checks on a :class:`~empirical.neuralsvd.experiments.KernelEval` (model and controls)."""
+    tol, reason = KERNEL_TOLERANCE[profile]
+    return [
+        Check("max_rel_eigenvalue_err", max(ev.rel_err), "<=", tol, reason),
+        Check(
+            "min_abs_cos_on_pool",
+            min(ev.cos_pool),
+            ">=",
+            0.98,
+            "a Rayleigh quotient is second-order in the direction error ε (Δλ/λ ≈ ε²·relative gap ≈ 0.6 ε² "
+            "for the next mode), so a few-% eigenvalue error allows ε² ≲ 0.04, i.e. |cos| ≳ 0.98",
+        ),
+        Check(
+            "max_rel_l2_err_heldout_vs_nystrom",
+            max(ev.rel_l2_heldout),
+            "<=",
+            0.2,
+            "held-out points (not in the pool): ‖φ̂ − φ‖ = √(2(1 − cos)) = 0.2 at |cos| = 0.98, the pool "
+            "threshold; the network must generalise at least as well as it fits",
+        ),
+    ]
+
+
+def _lanczos_eigenvalues(K: torch.Tensor, L: int, rng: np.random.Generator) -> np.ndarray:
+    """Top-L eigenvalues of K/N by scipy's Lanczos solver (eigsh): an independent check of the dense reference."""
+    from scipy.sparse.linalg import eigsh
+
+    A = K.numpy() / K.shape[0]
+    vals = eigsh(A, k=L, which="LA", tol=1e-14, v0=rng.standard_normal(A.shape[0]), return_eigenvectors=False)
+    return np.sort(vals)[::-1]
+
+
+@_one_cpu_thread
 def _kernel(ctx: RunContext) -> Outcome:
-    from empirical.neuralsvd.experiments import NetConfig, fit, kernel_eval
+    from empirical.neuralsvd.experiments import FixedFunctions, NetConfig, fit, kernel_eval
     from empirical.neuralsvd.operators import KernelOperator
     from empirical.plotting.ryu24 import plot_eigenvalue_errors, plot_functions_1d
     from empirical.train import TrainConfig
@@ -537,19 +690,46 @@ def _kernel(ctx: RunContext) -> Outcome:
     held = torch.randn(c["n_heldout"], 1, generator=g, dtype=torch.float64)
     K = gaussian_kernel(pool, pool, c["bandwidth"])
     ref_ev, ref_pool = kernel_eigen_reference(K, c["L"])
-    ref_held = nystrom_extend(gaussian_kernel(held, pool, c["bandwidth"]), ref_ev, ref_pool)
+    lanczos = _lanczos_eigenvalues(K, c["L"], ctx.rng("lanczos"))
+    lanczos_dev = float(np.max(np.abs(lanczos - ref_ev.numpy()) / ref_ev.numpy()))
+
+    def nystrom(x: torch.Tensor) -> torch.Tensor:
+        return nystrom_extend(gaussian_kernel(x, pool, c["bandwidth"]), ref_ev, ref_pool)
+
+    ref_held = nystrom(held)
     pop_ev, _ = gaussian_kernel_eigen_1d(held[:, 0], c["L"], c["bandwidth"], 1.0)
 
     op = KernelOperator(pool.to(device=ctx.device, dtype=torch.float32), c["bandwidth"])
-    net = NetConfig(width=c["width"]).build(1, c["L_train"], generator=ctx.generator("init"), device=ctx.device)
+    net = NetConfig(param=c.get("param", "joint"), width=c["width"]).build(
+        1, c["L_train"], generator=ctx.generator("init"), device=ctx.device
+    )
+    untrained = copy.deepcopy(net)
     tc = TrainConfig(steps=c["steps"], batch_size=c["batch"], lr=c["lr"], schedule="cosine", seed=ctx.child_seed("t"))
-    fit(net, op, "sequential", tc, device=ctx.device, progress=ctx.progress, desc="ryu24 kernel")
-    ev = kernel_eval(_TopL(net, c["L"]), replace(op, pool=pool), ref_ev, ref_pool, ref_held, held)
+    fit(net, op, "sequential", tc, device=ctx.device, progress=ctx.progress, desc="ryu24 kernel", ema=c.get("ema"))
+    op64 = replace(op, pool=pool)
+
+    def evaluate(model: nn.Module) -> Any:
+        return kernel_eval(model, op64, ref_ev, ref_pool, ref_held, held)
+
+    ev = evaluate(TopModes(net, c["L"]))
+    tol = KERNEL_TOLERANCE[ctx.profile][0]
+    exact = FixedFunctions(lambda x: ref_ev.sqrt() * nystrom(x))  # f_l = √λ_l φ_l, NeuralSVD's target
+    ev_exact, ev_untrained = evaluate(exact), evaluate(TopModes(untrained, c["L"]))
+    controls = [
+        Control("nystrom_eigenfunctions", "positive",
+                "f_l = √λ_l φ_l with φ_l the Nyström extension of the dense eigenvectors: the exact eigenpairs of "
+                "the empirical operator, through the same evaluation", _kernel_checks(ev_exact, ctx.profile),
+                {"rel_err": ev_exact.rel_err, "cos_pool": ev_exact.cos_pool}),
+        Control("untrained_network", "negative",
+                "the same network at its initialisation (no training): must fail",
+                _kernel_checks(ev_untrained, ctx.profile),
+                {"rel_err": ev_untrained.rel_err, "cos_pool": ev_untrained.cos_pool}),
+    ]
 
     xs = torch.linspace(-3, 3, 121, dtype=torch.float64)[:, None]
-    ny = nystrom_extend(gaussian_kernel(xs, pool, c["bandwidth"]), ref_ev, ref_pool)
+    ny = nystrom(xs)
     with torch.no_grad():
-        learned = _TopL(net, c["L"]).to(torch.float64).cpu()(xs)
+        learned = TopModes(net, c["L"]).to(torch.float64).cpu()(xs)
     learned = learned / torch.tensor(ev.eig_norm).sqrt()
     learned = learned * torch.sign((learned * ny).sum(0))
     figs = [
@@ -564,39 +744,25 @@ def _kernel(ctx: RunContext) -> Outcome:
             {"NeuralSVD (sequential)": ev.rel_err},
             ctx.figure_path("eigenvalue_error"),
             "kernel operator: relative eigenvalue error",
-            threshold=0.05,
+            threshold=tol,
         ),
     ]
     return Outcome(
         checks=[
             Check(
-                "max_rel_eigenvalue_err",
-                max(ev.rel_err),
+                "reference_eigenvalues_dense_vs_scipy_eigsh_rel",
+                lanczos_dev,
                 "<=",
-                0.05,
-                "minibatch (U-statistic) training at this budget: fact sheet measured ≈ 3.5% at L = 4 on 2 CPU "
-                "cores in under a minute; 5% allows seed-to-seed spread",
+                1e-10,
+                "the dense reference (torch eigh of K/N) against an independent solver (scipy's Lanczos eigsh, "
+                "tol 1e-14) on the same operator; float64 round-off of a well-separated top of the spectrum",
             ),
-            Check(
-                "min_abs_cos_on_pool",
-                min(ev.cos_pool),
-                ">=",
-                0.98,
-                "a Rayleigh quotient is second-order in the direction error ε (Δλ ≈ ε²·gap), so ≤ 5% eigenvalue "
-                "error at relative gaps ≈ 0.6 allows ε² ≲ 0.04, i.e. |cos| ≳ 0.98",
-            ),
-            Check(
-                "max_rel_l2_err_heldout_vs_nystrom",
-                max(ev.rel_l2_heldout),
-                "<=",
-                0.2,
-                "held-out points (not in the pool): ‖φ̂ − φ‖ = √(2(1 − cos)) = 0.2 at |cos| = 0.98, the pool "
-                "threshold; the network must generalise at least as well as it fits",
-            ),
+            *_kernel_checks(ev, ctx.profile),
         ],
         measured={
             "eigenvalues_learned": ev.eig,
             "eigenvalues_dense": ref_ev.tolist(),
+            "eigenvalues_lanczos": lanczos.tolist(),
             "eigenvalues_population_analytic": pop_ev.tolist(),
             "rel_err": ev.rel_err,
             "eig_from_norms": ev.eig_norm,
@@ -606,10 +772,14 @@ def _kernel(ctx: RunContext) -> Outcome:
         figures=figs,
         notes=[
             "Operator: (Tf)(x) = (1/N) Σ_j k(x, x_j) f(x_j) on N pool points x_j ~ N(0, 1); its exact "
-            "eigenpairs are the dense eigh of K/N, extended to new points by Nyström (exact for this operator).",
+            "eigenpairs are the dense eigh of K/N (checked against scipy's eigsh), extended to new points by "
+            "Nyström (exact for this operator).",
             "The analytic population eigenvalues (Gaussian measure) are recorded for reference only.",
+            f"Training: L_train = {c['L_train']} > L = {c['L']} modes (fact sheet pitfall), {c['steps']} cosine-"
+            f"decayed Adam steps at lr {c['lr']:g}, batch {c['batch']}.",
         ],
         config=c,
+        controls=controls,
     )
 
 
@@ -618,44 +788,97 @@ def _kernel(ctx: RunContext) -> Outcome:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _oscillator_run(
-    ctx: RunContext, d: int, L: int, L_train: int, c: dict[str, Any], method: str, param: str = "joint", tag: str = ""
-) -> tuple[Any, nn.Module, Any]:
-    """Train on T = shift − H (H = −Δ + ‖x‖², shift = E_{L_train} + 2 so the L_train targets are positive)
-    and evaluate the top L on a quadrature grid against the analytic eigenpairs."""
-    from empirical.neuralsvd.experiments import NetConfig, fit, quadrature_grid, schrodinger_eval
+def _oscillator_operator(d: int, L_train: int, sampler_std: float) -> Any:
+    """T = shift − H with H = −Δ + ‖x‖² and shift = E_{L_train} + 2, so that the L_train targets are positive."""
     from empirical.neuralsvd.operators import SchrodingerOperator, harmonic_potential
-    from empirical.train import TrainConfig
-    from theory.operators_reference import oscillator_eigenfunctions, oscillator_levels
 
     E_train = _oscillator_energies(d, L_train)
-    E, idx = oscillator_levels(d, L)
-    op = SchrodingerOperator(
-        d=d, potential=harmonic_potential, shift=float(E_train[-1]) + 2.0, scale=1.0, sampler_std=c["sampler_std"]
+    return SchrodingerOperator(
+        d=d, potential=harmonic_potential, shift=float(E_train[-1]) + 2.0, scale=1.0, sampler_std=sampler_std
     )
-    net = NetConfig(param=param, width=c["width"]).build(
+
+
+def _oscillator_net(ctx: RunContext, d: int, L_train: int, c: dict[str, Any], param: str, tag: str) -> nn.Module:
+    from empirical.neuralsvd.experiments import NetConfig
+
+    return NetConfig(param=param, width=c["width"]).build(
         d, L_train, generator=ctx.generator("init", d, tag), device=ctx.device
     )
+
+
+def _oscillator_eval(model: nn.Module, op: Any, d: int, L: int, c: dict[str, Any]) -> Any:
+    """The top-L functions of ``model`` against the analytic eigenpairs, float64 midpoint quadrature on a
+    grid over [−7, 7]^d (h = 0.02 in 1-D, 0.1 in 2-D by default)."""
+    from empirical.neuralsvd.experiments import quadrature_grid, schrodinger_eval
+    from theory.operators_reference import oscillator_eigenfunctions, oscillator_levels
+
+    E, idx = oscillator_levels(d, L)
+    pts, w = quadrature_grid(d, 7.0, c.get("grid", (700, 140))[0 if d == 1 else 1])
+    return schrodinger_eval(TopModes(model, L), op, E, lambda x: oscillator_eigenfunctions(x, idx), pts, w)
+
+
+def _oscillator_run(
+    ctx: RunContext, d: int, L: int, L_train: int, c: dict[str, Any], method: str, param: str = "joint", tag: str = ""
+) -> tuple[Any, nn.Module, Any, nn.Module]:
+    """Train on T = shift − H and evaluate the top L: (evaluation, trained net, operator, untrained copy).
+
+    ``tag`` names the initialisation and batch streams; runs that share a tag share both (paired runs)."""
+    from empirical.neuralsvd.experiments import fit
+    from empirical.train import TrainConfig
+
+    op = _oscillator_operator(d, L_train, c["sampler_std"])
+    net = _oscillator_net(ctx, d, L_train, c, param, tag)
+    untrained = copy.deepcopy(net)
     tc = TrainConfig(
         steps=c["steps"], batch_size=c["batch"], lr=c["lr"], schedule="cosine", seed=ctx.child_seed("train", d, tag)
     )
-    fit(net, op, method, tc, device=ctx.device, progress=ctx.progress, desc=f"ryu24 osc {d}D {method} {tag}")
-    n_grid = c.get("grid", (700, 140))[0 if d == 1 else 1]  # midpoint rule, h = 0.02 (1-D) / 0.1 (2-D)
-    pts, w = quadrature_grid(d, 7.0, n_grid)
-    ev = schrodinger_eval(_TopL(net, L), op, E, lambda x: oscillator_eigenfunctions(x, idx), pts, w)
-    return ev, net, op
+    fit(net, op, method, tc, device=ctx.device, progress=ctx.progress, desc=f"ryu24 osc {d}D {method} {tag}",
+        ema=c.get("ema"))
+    return _oscillator_eval(net, op, d, L, c), net, op, untrained
+
+
+def _fills_levels(d: int, n: int) -> bool:
+    """Whether the n lowest oscillator states end with a whole degenerate level."""
+    from theory.operators_reference import oscillator_levels
+
+    try:
+        oscillator_levels(d, n)
+    except ValueError:
+        return False
+    return True
+
+
+def _complete_levels(d: int, k: int) -> int:
+    """The smallest n ≥ k whose lowest n oscillator states fill whole levels."""
+    n = k
+    while not _fills_levels(d, n):
+        n += 1
+    return n
 
 
 def _oscillator_energies(d: int, L: int) -> torch.Tensor:
     """The L lowest oscillator energies (a degenerate level may be cut: only used to set the shift)."""
     from theory.operators_reference import oscillator_levels
 
-    k = L
-    while True:
-        try:
-            return oscillator_levels(d, k)[0][:L]
-        except ValueError:
-            k += 1
+    return oscillator_levels(d, _complete_levels(d, L))[0][:L]
+
+
+def _exact_oscillator_model(op: Any, d: int, L: int, contamination: torch.Tensor | None = None) -> nn.Module:
+    """NeuralSVD's target in the operator's scaling, u_l = √λ_l ψ_l/√q with λ_l = shift − E_l, for
+    ψ = φ_{1:L} (exact) or, with ``contamination`` C (L, k), ψ = φ_{1:L} + φ_{L+1:L+k} Cᵀ (a known error)."""
+    from empirical.neuralsvd.experiments import FixedFunctions
+    from theory.operators_reference import oscillator_eigenfunctions, oscillator_levels
+
+    k = 0 if contamination is None else contamination.shape[1]
+    E, idx = oscillator_levels(d, _complete_levels(d, L + k))
+    lam = (op.shift - E[:L]).sqrt()
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        phi = oscillator_eigenfunctions(x, idx)
+        psi = phi[:, :L] if contamination is None else phi[:, :L] + phi[:, L : L + k] @ contamination.T
+        return lam * psi / op.sqrt_density(x)[:, None]
+
+    return FixedFunctions(fn)
 
 
 def _tolerance_from_eig(eig_tol: float, E_max: float, gap: float) -> tuple[float, float]:
@@ -665,84 +888,79 @@ def _tolerance_from_eig(eig_tol: float, E_max: float, gap: float) -> tuple[float
     return 1 - eps2, 2 * math.sqrt(eps2)
 
 
+#: relative eigenvalue tolerance per dimension (fact sheet, 2 CPU cores: 1-D L = 4 ≤ 3e-3, 2-D L = 10 ≤ 5e-3)
+OSCILLATOR_TOLERANCE = {1: 3e-3, 2: 5e-3}
+
+
+def _oscillator_checks(d: int, ev: Any, E_true: list[float]) -> list[Check]:
+    """The oscillator claim's checks for one dimension (model and controls)."""
+    t = OSCILLATOR_TOLERANCE[d]
+    cap_min, ortho_max = _tolerance_from_eig(t, max(E_true), 2.0)
+    return [
+        Check(f"{d}d_max_rel_eigenvalue_err", max(ev.rel_err), "<=", t,
+              "fact sheet, 2 CPU cores: 1-D L = 4 reaches Rayleigh-quotient error ≤ 3e-3 (22 s), 2-D L = 10 ≤ 5e-3 "
+              "(3.4 min)"),
+        Check(f"{d}d_min_eigenspace_capture", min(ev.capture), ">=", cap_min,
+              f"implied by the eigenvalue tolerance: ε² ≲ tol·E_max/gap = {1 - cap_min:.3g} (gap 2)"),
+        Check(f"{d}d_orthogonality_max_offdiag", ev.orthogonality, "<=", ortho_max,
+              f"implied by the eigenvalue tolerance: overlaps ≤ 2ε = {ortho_max:.3g}"),
+    ]
+
+
+@_one_cpu_thread
 def _oscillator(ctx: RunContext) -> Outcome:
     from empirical.plotting.ryu24 import plot_eigenvalue_errors, plot_functions_1d, plot_functions_2d
     from theory.operators_reference import hermite_functions
 
     _need_device_for_full(ctx)
     c = _cfg(ctx, "oscillator")
-    tol = {1: 3e-3, 2: 1e-2}
-    checks, measured, figs = [], {}, []
-    for d, L, L_train in c["dims"]:
-        ev, net, op = _oscillator_run(ctx, d, L, L_train, c, "sequential")
+    checks, measured, figs, positive, negative = [], {}, [], [], []
+    for run in c["runs"]:
+        cr = {**c, **run}
+        d, L = cr["d"], cr["L"]
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        ev, net, op, untrained = _oscillator_run(ctx, d, L, cr["L_train"], cr, "sequential")
         E_true = [float(v) for v in _oscillator_energies(d, L)]
-        t = tol.get(d, 1e-2)
-        cap_min, ortho_max = _tolerance_from_eig(t, max(E_true), 2.0)
-        measured[f"{d}d"] = {**ev.__dict__, "E_true": E_true}
-        reason = (
-            "fact sheet, 2 CPU cores: 1-D L = 4 reaches Rayleigh-quotient error ≤ 3e-3 (22 s), 2-D ≲ 1e-2 "
-            "(about a minute)"
-        )
-        checks += [
-            Check(f"{d}d_max_rel_eigenvalue_err", max(ev.rel_err), "<=", t, reason),
-            Check(
-                f"{d}d_min_eigenspace_capture",
-                min(ev.capture),
-                ">=",
-                cap_min,
-                f"implied by the eigenvalue tolerance: ε² ≲ tol·E_max/gap = {1 - cap_min:.3g} (gap 2)",
-            ),
-            Check(
-                f"{d}d_orthogonality_max_offdiag",
-                ev.orthogonality,
-                "<=",
-                ortho_max,
-                f"implied by the eigenvalue tolerance: overlaps ≤ 2ε = {ortho_max:.3g}",
-            ),
-        ]
+        measured[f"{d}d"] = {**ev.__dict__, "E_true": E_true, "wall_s": time.perf_counter() - t0,
+                             "cpu_s": time.process_time() - cpu0}
+        checks += _oscillator_checks(d, ev, E_true)
+        positive += _oscillator_checks(d, _oscillator_eval(_exact_oscillator_model(op, d, L), op, d, L, cr), E_true)
+        negative += _oscillator_checks(d, _oscillator_eval(untrained, op, d, L, cr), E_true)
         figs.append(
             plot_eigenvalue_errors(
                 {"NeuralSVD (sequential)": ev.rel_err},
                 ctx.figure_path(f"eig_err_{d}d"),
                 f"{d}-D oscillator: relative eigenvalue error",
-                threshold=t,
+                threshold=OSCILLATOR_TOLERANCE[d],
             )
         )
+        m64 = TopModes(net, L).to(torch.float64).cpu()
         if d == 1:
             xs = torch.linspace(-5, 5, 201, dtype=torch.float64)[:, None]
-            m64 = _TopL(net, L).to(torch.float64).cpu()
-            op64 = replace(op)
             with torch.no_grad():
-                psi = op64.psi(m64, xs) / torch.tensor(ev.eig_T_norm).sqrt()
+                psi = op.psi(m64, xs) / torch.tensor(ev.eig_T_norm).sqrt()
             true = hermite_functions(L - 1, xs[:, 0])
             psi = psi * torch.sign((psi * true).sum(0))
-            figs.append(
-                plot_functions_1d(
-                    xs[:, 0].tolist(),
-                    psi.T.tolist(),
-                    true.T.tolist(),
-                    ctx.figure_path("functions_1d"),
-                    "1-D oscillator: learned vs Hermite",
-                )
-            )
+            figs.append(plot_functions_1d(xs[:, 0].tolist(), psi.T.tolist(), true.T.tolist(),
+                                          ctx.figure_path("functions_1d"), "1-D oscillator: learned vs Hermite"))
         elif d == 2:
             gx = torch.linspace(-4, 4, 61, dtype=torch.float64)
-            pts = torch.cartesian_prod(gx, gx)
             with torch.no_grad():
-                psi = op.psi(_TopL(net, L).to(torch.float64).cpu(), pts)
-            figs.append(
-                plot_functions_2d(
-                    gx.tolist(),
-                    psi.T.reshape(L, 61, 61).tolist(),
-                    ctx.figure_path("functions_2d"),
-                    "2-D oscillator: learned ψ_l",
-                )
-            )
+                psi = op.psi(m64, torch.cartesian_prod(gx, gx))
+            figs.append(plot_functions_2d(gx.tolist(), psi.T.reshape(L, 61, 61).tolist(),
+                                          ctx.figure_path("functions_2d"), "2-D oscillator: learned ψ_l"))
+    controls = [
+        Control("exact_eigenfunctions", "positive",
+                "u_l = √(shift − E_l) φ_l/√q with φ_l the analytic Hermite eigenfunctions (NeuralSVD's target), "
+                "through the same quadrature and checks", positive),
+        Control("untrained_network", "negative", "the same networks at their initialisation: must fail", negative),
+    ]
     return Outcome(
         checks=checks,
         measured=measured,
         figures=figs,
         config=c,
+        controls=controls,
         notes=[
             "H = −Δ + ‖x‖² (paper's code, no ½): E = 2|n| + d; T = shift − H with shift = E_{L_train}"
             " + 2; L_train > L extra modes, top L assessed (fact sheet pitfall).",
@@ -750,91 +968,144 @@ def _oscillator(ctx: RunContext) -> Outcome:
             "autograd to 1e-15 in the tests), not by the paper's finite differences.",
             "Evaluation: float64, midpoint quadrature on a grid over [−7, 7]^d (no Monte-Carlo error);"
             " degenerate levels are compared as eigenspaces (capture).",
+            "Wall and CPU seconds per dimension are in measured (one CPU thread; the shared machine's load "
+            "inflates wall time).",
         ],
     )
 
 
+# --------------------------------------------------------------------------------------------------------
+# d. orderings at equal budget: paired over seeds
+# --------------------------------------------------------------------------------------------------------
+
+#: contamination size of the ordering controls: ψ_l = φ_l + ε Σ_j C_lj φ_{L+j} with ‖C‖_F = 1 (the worse arm 2ε)
+CONTROL_EPS = 0.03
+
+
+def _paired_errors(ctx: RunContext, c: dict[str, Any], methods: tuple[str, str], param: str) -> dict[str, list[float]]:
+    """Max relative eigenvalue error of each method on replicates k = 0..seeds−1; within a replicate both
+    methods share the initialisation and the batches (the tag names the replicate, not the method)."""
+    errs: dict[str, list[float]] = {m: [] for m in methods}
+    for k in ctx.track(range(c["seeds"]), f"{methods[0]} vs {methods[1]} ({param} net)"):
+        for m in methods:
+            ev, *_ = _oscillator_run(ctx, c["d"], c["L"], c["L_train"], c, m, param, tag=f"{param}/rep{k}")
+            errs[m].append(max(ev.rel_err))
+    return errs
+
+
+def _ordering_controls(ctx: RunContext, c: dict[str, Any], check: Callable[[Any], Check]) -> list[Control]:
+    """A known ordering through the same evaluation and paired interval: on replicate k the exact
+    eigenfunctions contaminated by ε C_k (the 'better' arm) and by 2ε C_k (the 'worse' arm), C_k random with
+    ‖C_k‖_F = 1, so the error ratio is ≈ 1/4 on every replicate. Positive: (better, worse) in the claimed
+    order; negative: the same pair reversed."""
+    from empirical.neuralsvd.compare import paired_log_ratio
+
+    d, L = c["d"], c["L"]
+    op = _oscillator_operator(d, c["L_train"], c["sampler_std"])
+    arms: dict[float, list[float]] = {CONTROL_EPS: [], 2 * CONTROL_EPS: []}
+    for k in range(c["seeds"]):
+        C = torch.randn(L, 3, generator=ctx.generator("control contamination", k), dtype=torch.float64)
+        for eps, errs in arms.items():
+            ev = _oscillator_eval(_exact_oscillator_model(op, d, L, eps * C / C.norm()), op, d, L, c)
+            errs.append(max(ev.rel_err))
+    better, worse = arms[CONTROL_EPS], arms[2 * CONTROL_EPS]
+    pos, neg = paired_log_ratio(better, worse), paired_log_ratio(worse, better)
+    what = f"exact eigenfunctions contaminated by ε = {CONTROL_EPS} vs 2ε of the next modes, per replicate"
+    return [
+        Control("known_ordering", "positive", f"{what}, in the claimed order", [check(pos)], pos.as_dict()),
+        Control("reversed_ordering", "negative", f"{what}, reversed: the claim is false for it", [check(neg)],
+                neg.as_dict()),
+    ]
+
+
+@_one_cpu_thread
 def _vs_neuralef(ctx: RunContext) -> Outcome:
+    from empirical.neuralsvd.compare import paired_log_ratio
     from empirical.plotting.ryu24 import plot_eigenvalue_errors
 
     _need_device_for_full(ctx)
     c = _cfg(ctx, "vs_neuralef")
-    res = {}
-    for method in ("sequential", "neuralef"):
-        ev, _, _ = _oscillator_run(ctx, c["d"], c["L"], c["L_train"], c, method, tag=method)
-        res[method] = ev.__dict__
+    errs = _paired_errors(ctx, c, ("sequential", "neuralef"), "joint")
+    effect = paired_log_ratio(errs["sequential"], errs["neuralef"])
+
+    def check(e: Any) -> Check:
+        return Check(
+            "mean_log10_err_ratio_neuralsvd_over_neuralef", e.mean, "<", 0.0,
+            "paper (Sec. 5, hydrogen table): NeuralSVD's eigenvalue error is below NeuralEF's at equal budget. "
+            f"Decided before the runs: effect = {e.method}, per-seed error = max relative eigenvalue error over the "
+            "top L; margin 0 (any detected improvement): pass when the whole interval is < 0, fail when it is ≥ 0",
+            interval=e.interval,
+        )
+
     fig = plot_eigenvalue_errors(
-        {"NeuralSVD (sequential)": res["sequential"]["rel_err"], "NeuralEF": res["neuralef"]["rel_err"]},
-        ctx.figure_path("eig_err"),
-        f"{c['d']}-D oscillator, equal budget",
+        {"NeuralSVD (sequential)": errs["sequential"], "NeuralEF": errs["neuralef"]},
+        ctx.figure_path("err_per_seed"),
+        f"{c['d']}-D oscillator, equal budget: max relative error per seed (x = seed)",
     )
-    svd, ef = max(res["sequential"]["rel_err"]), max(res["neuralef"]["rel_err"])
     return Outcome(
-        checks=[
-            Check(
-                "neuralsvd_max_rel_err_minus_neuralef",
-                svd - ef,
-                "<=",
-                0.0,
-                "paper (hydrogen, Sec. 5): NeuralSVD's eigenvalue error is below NeuralEF's at equal budget",
-            ),
-        ],
-        measured={
-            "neuralsvd": res["sequential"],
-            "neuralef": res["neuralef"],
-            "neuralsvd_max_rel_err": svd,
-            "neuralef_max_rel_err": ef,
-        },
+        checks=[check(effect)],
+        measured={"neuralsvd_max_rel_err": errs["sequential"], "neuralef_max_rel_err": errs["neuralef"],
+                  "effect": effect.as_dict()},
         figures=[fig],
         notes=[
-            "Same network, initialisation seed, batches, optimiser and steps for both; NeuralEF normalises each "
-            "function on the batch and follows R_ll − Σ_{j<l} R_jl²/R_jj with stop-gradients (Deng et al. 2022).",
-            "The paper's comparison is on 2-D hydrogen at 5e5 steps; here the 2-D oscillator at the quick budget.",
+            "Same network, initialisation, batches, optimiser and steps for both on each replicate; NeuralEF "
+            "normalises each function on the batch and follows R_ll − Σ_{j<l} R_jl²/R_jj with stop-gradients "
+            "(Deng et al. 2022).",
+            f"The paper's comparison is on 2-D hydrogen at 5e5 steps; here the {c['d']}-D oscillator at "
+            f"{c['steps']} steps, {c['seeds']} replicates.",
         ],
         config=c,
+        controls=_ordering_controls(ctx, c, check),
     )
 
 
+#: non-inferiority margin of ryu24.seq_vs_joint in log10 of the error ratio: sequential at most 1.2× joint's error
+SEQ_VS_JOINT_MARGIN = math.log10(1.2)
+
+
+@_one_cpu_thread
 def _nesting_param(ctx: RunContext) -> Outcome:
+    from empirical.neuralsvd.compare import paired_log_ratio
     from empirical.neuralsvd.experiments import make_loss_fn, model_state_bytes, saved_activation_bytes
     from empirical.plotting.ryu24 import plot_eigenvalue_errors
 
     _need_device_for_full(ctx)
     c = _cfg(ctx, "nesting")
-    rows, series = {}, {}
+
+    def check(e: Any, param: str = "joint") -> Check:
+        return Check(
+            f"mean_log10_err_ratio_sequential_over_joint ({param} net)", e.mean, "<=", SEQ_VS_JOINT_MARGIN,
+            "paper (Sec. 5, hydrogen table): sequential nesting is at least as accurate as joint nesting at equal "
+            f"budget (0.009 vs 0.019 at batch 128). Decided before the runs: effect = {e.method}, per-seed error = "
+            "max relative eigenvalue error over the top L; non-inferiority margin log10(1.2) (sequential's error "
+            "at most 1.2× joint's): pass when the whole interval is ≤ the margin, fail when it is above",
+            interval=e.interval,
+        )
+
+    rows, effects, series = {}, {}, {}
+    for param in c["params"]:
+        errs = _paired_errors(ctx, c, ("sequential", "joint"), param)
+        effects[param] = paired_log_ratio(errs["sequential"], errs["joint"])
+        series.update({f"{n} nesting / {param} net": v for n, v in errs.items()})
+    op = _oscillator_operator(c["d"], c["L_train"], c["sampler_std"])
+    x = op.sample(ctx.generator("memory"), c["batch"], ctx.device)
     for param in ("joint", "disjoint"):
+        net = _oscillator_net(ctx, c["d"], c["L_train"], c, param, "memory")
         for nesting in ("sequential", "joint"):
-            ev, net, op = _oscillator_run(ctx, c["d"], c["L"], c["L_train"], c, nesting, param, tag=f"{param}")
-            x = op.sample(ctx.generator("memory"), c["batch"], ctx.device)
-            key = f"{nesting} nesting / {param} net"
-            rows[key] = {
-                "max_rel_err": max(ev.rel_err),
-                "rel_err": ev.rel_err,
-                "orthogonality": ev.orthogonality,
+            rows[f"{nesting} nesting / {param} net"] = {
                 "params": sum(p.numel() for p in net.parameters()),
                 "state_bytes": model_state_bytes(net),
                 "activation_bytes": saved_activation_bytes(make_loss_fn(op, nesting), net, x),
             }
-            series[key] = ev.rel_err
-    fig = plot_eigenvalue_errors(series, ctx.figure_path("eig_err"), "nesting × parameterisation (equal budget)")
     mem_ratio = max(
         rows[f"sequential nesting / {p} net"]["activation_bytes"] / rows[f"joint nesting / {p} net"]["activation_bytes"]
         for p in ("joint", "disjoint")
     )
-    seq_minus_joint = max(
-        rows[f"sequential nesting / {p} net"]["max_rel_err"] - rows[f"joint nesting / {p} net"]["max_rel_err"]
-        for p in ("joint", "disjoint")
-    )
+    fig = plot_eigenvalue_errors(series, ctx.figure_path("err_per_seed"),
+                                 "nesting: max relative error per seed (x = seed), equal budget")
     return Outcome(
         checks=[
-            Check(
-                "sequential_minus_joint_max_rel_err",
-                seq_minus_joint,
-                "<=",
-                0.0,
-                "paper (Sec. 5, hydrogen table): sequential nesting is at least as accurate as joint nesting at "
-                "equal budget (0.009 vs 0.019 at batch 128)",
-            ),
+            *(check(effects[p], p) for p in c["params"]),
             Check(
                 "activation_memory_ratio_sequential_over_joint",
                 mem_ratio,
@@ -844,29 +1115,68 @@ def _nesting_param(ctx: RunContext) -> Outcome:
                 "(≤ 5% of the activations here)",
             ),
         ],
-        measured={"rows": rows},
+        measured={"memory": rows, "errors": series, "effects": {p: e.as_dict() for p, e in effects.items()}},
         figures=[fig],
         notes=[
-            "Memory is measured device-agnostically: bytes autograd saves for one loss evaluation, and parameter "
-            "bytes × 4 (weights, gradients, two Adam moments); the operator application (forward Laplacian) is "
-            "outside autograd and common to all four."
+            "Memory is measured device-agnostically on the untrained networks: bytes autograd saves for one loss "
+            "evaluation, and parameter bytes × 4 (weights, gradients, two Adam moments); the operator application "
+            "(forward Laplacian) is outside autograd and common to all four.",
+            f"Accuracy is compared on the {', '.join(c['params'])} parameterisation(s), {c['seeds']} replicates of "
+            f"{c['steps']} steps each ({c['d']}-D oscillator).",
         ],
         config=c,
+        controls=_ordering_controls(ctx, c, check),
     )
 
+
+# --------------------------------------------------------------------------------------------------------
+# e. 2-D hydrogen
+# --------------------------------------------------------------------------------------------------------
 
 #: acceptance on the mean relative eigenvalue error, per profile, with its reason
 HYDROGEN_TOLERANCE = {
     "quick": (0.10, "fact sheet: the L = 4 smoke test on 2 CPU cores gives 1–10% errors; above 10% the run failed"),
-    "full": (0.05, "paper: 0.006–0.009 at 5e5 steps; this run uses 1e5 Adam steps (no weight averaging), so a "
-                   "few-fold larger error is expected; 5% marks a failed run"),
+    "full": (0.05, "paper: 0.006–0.009 at 5e5 steps (RMSprop); this run uses Adam with the paper's weight averaging "
+                   "and steps, so a few-fold larger error is possible; 5% marks a failed run"),
 }
 
+#: expected seconds of the full hydrogen run on one GPU: docs/gpu_budget.md's estimate (≈ 5 ms per step on an
+#: H100 × 5e5 steps), not a measurement (no GPU was available)
+HYDROGEN_FULL_GPU_S_ESTIMATE = 2500
 
+
+def _hydrogen_model(op: Any, L: int) -> nn.Module:
+    """The exact eigenfunctions in the operator's scaling, u_l = √λ_l ψ_l/√q with λ_l = scale/(2n+1)²."""
+    from empirical.neuralsvd.experiments import FixedFunctions
+    from theory.operators_reference import hydrogen2d_eigenfunctions, hydrogen2d_eigenvalues
+
+    lam = (hydrogen2d_eigenvalues(L) * op.scale).sqrt()
+    return FixedFunctions(lambda x: lam * hydrogen2d_eigenfunctions(x, L) / op.sqrt_density(x)[:, None])
+
+
+def _hydrogen_eval(model: nn.Module, op: Any, c: dict[str, Any]) -> Any:
+    """Top-L functions vs the analytic 2-D hydrogen eigenpairs on a polar product rule (exact in θ, dense at
+    the nucleus); degenerate shells are compared as eigenspaces."""
+    from empirical.neuralsvd.experiments import polar_quadrature, schrodinger_eval
+    from theory.operators_reference import hydrogen2d_eigenfunctions, hydrogen2d_eigenvalues
+
+    L = c["L"]
+    pts, w = polar_quadrature(*c["polar"])
+    return schrodinger_eval(TopModes(model, L), op, -hydrogen2d_eigenvalues(L),
+                            lambda x: hydrogen2d_eigenfunctions(x, L), pts, w)
+
+
+def _hydrogen_checks(ev: Any, profile: str) -> list[Check]:
+    tol, reason = HYDROGEN_TOLERANCE[profile]
+    return [Check("mean_rel_eigenvalue_err", float(np.mean(ev.rel_err)), "<=", tol, reason)]
+
+
+@_one_cpu_thread
 def _hydrogen(ctx: RunContext) -> Outcome:
     if not ctx.quick and ctx.device.type != "cuda":
-        raise SkipClaim("needs cuda: 2-D hydrogen at paper scale (L = 16, ~1e5 steps)")
-    from empirical.neuralsvd.experiments import NetConfig, fit, psi_on_points, quadrature_grid, rayleigh_quotients
+        raise SkipClaim("needs cuda: 2-D hydrogen at paper scale (L = 16, 5e5 steps; expected ≈ "
+                        f"{HYDROGEN_FULL_GPU_S_ESTIMATE / 60:.0f} min on one GPU, an estimate)")
+    from empirical.neuralsvd.experiments import NetConfig, fit
     from empirical.neuralsvd.operators import SchrodingerOperator, coulomb2d_potential
     from empirical.train import TrainConfig
     from theory.operators_reference import hydrogen2d_eigenvalues
@@ -878,24 +1188,44 @@ def _hydrogen(ctx: RunContext) -> Outcome:
     net = NetConfig(param="disjoint", width=c["width"], fourier=c["fourier"]).build(
         2, c["L_train"], generator=ctx.generator("init"), device=ctx.device
     )
+    untrained = copy.deepcopy(net)
     tc = TrainConfig(steps=c["steps"], batch_size=c["batch"], lr=c["lr"], schedule="cosine", seed=ctx.child_seed("t"))
-    fit(net, op, "sequential", tc, device=ctx.device, progress=ctx.progress, desc="ryu24 hydrogen")
-    pts, w = quadrature_grid(2, *c["grid"])
-    rq, _, ortho = rayleigh_quotients(*psi_on_points(net, op, pts), w)
-    true = hydrogen2d_eigenvalues(c["L"]) * c["scale"]
-    rel = ((rq[: c["L"]] - true).abs() / true).tolist()
-    tol, reason = HYDROGEN_TOLERANCE[ctx.profile]
-    notes = ["Deviations: Adam instead of RMSprop, no weight averaging, "
-             f"{c['steps']:g} instead of 5e5 steps; midpoint quadrature on a {c['grid'][1]}² grid over "
-             f"[−{c['grid'][0]:g}, {c['grid'][0]:g}]² for evaluation."]
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    fit(net, op, "sequential", tc, device=ctx.device, progress=ctx.progress, desc="ryu24 hydrogen", ema=c.get("ema"))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    ev = _hydrogen_eval(net, op, c)
+    ev_exact, ev_untrained = _hydrogen_eval(_hydrogen_model(op, c["L"]), op, c), _hydrogen_eval(untrained, op, c)
+    controls = [
+        Control("exact_eigenfunctions", "positive",
+                "u_l = √λ_l ψ_l/√q with ψ_l the analytic 2-D hydrogen eigenfunctions (Laguerre × e^{−r/(2n+1)}), "
+                "through the same quadrature and check", _hydrogen_checks(ev_exact, ctx.profile),
+                {"rel_err": ev_exact.rel_err, "capture": ev_exact.capture}),
+        Control("untrained_network", "negative", "the same disjoint networks at their initialisation: must fail",
+                _hydrogen_checks(ev_untrained, ctx.profile), {"rel_err": ev_untrained.rel_err}),
+    ]
+    notes = [
+        "Deviations: Adam instead of RMSprop; exact forward Laplacian instead of finite differences; evaluation "
+        f"by a polar product rule (radius {c['polar'][0]:g}, {c['polar'][1]}×{c['polar'][2]} nodes) instead of "
+        "a grid.",
+        f"Expected time of the full profile on one GPU: ≈ {HYDROGEN_FULL_GPU_S_ESTIMATE} s (docs/gpu_budget.md: "
+        "≈ 5 ms per step × 5e5 steps; an estimate, never measured). On 2 CPU threads the fact sheet measured "
+        "73 ms per paper-size step (≈ 10 h).",
+    ]
     if ctx.quick:
-        notes.insert(0, f"quick profile: a smoke test (L = {c['L']}, {c['steps']} steps, width {c['width']}), "
-                        "not the paper's scale (L = 16)")
+        notes.insert(0, f"quick profile: a smoke test (L = {c['L']}: the shells n = 0, 1; {c['steps']} steps, "
+                        f"width {c['width']}, {c['fourier'][0]} Fourier features). It can say that the pipeline "
+                        "(importance sampling, forward Laplacian of disjoint Fourier-feature networks, sequential "
+                        "nesting, evaluation) learns the two lowest shells to within 10% on average; it says "
+                        "nothing about the paper's L = 16 accuracy of 0.6–0.9%.")
     return Outcome(
-        checks=[Check("mean_rel_eigenvalue_err", float(np.mean(rel)), "<=", tol, reason)],
-        measured={"rel_err": rel, "orthogonality": ortho, "eig_T": rq.tolist(), "true": true.tolist()},
+        checks=_hydrogen_checks(ev, ctx.profile),
+        measured={"rel_err": ev.rel_err, "capture": ev.capture, "orthogonality": ev.orthogonality,
+                  "energies": ev.energies, "true_eig_T": (hydrogen2d_eigenvalues(c["L"]) * c["scale"]).tolist(),
+                  "train_wall_s": wall,
+                  "train_cpu_s": cpu, "gpu_s_expected_full": HYDROGEN_FULL_GPU_S_ESTIMATE},
         notes=notes,
         config=c,
+        controls=controls,
     )
 
 
@@ -909,7 +1239,8 @@ CLAIMS = [
         source="Sec. 3 (LoRA objective and the motivation of nesting; fact sheet §1)",
         evidence=("numerical", "trained"),
         runner=_subspace_only,
-        acceptance="invariance at round-off; subspace sine ≤ 1e-2; some |cos| ≤ 0.99",
+        acceptance="invariance at round-off; subspace sine ≤ 1e-2; some |cos| ≤ 0.99; controls: gauged exact optimum "
+        "passes, an ordered un-nested solution fails",
         **_COMMON,
     ),
     Claim(
@@ -919,7 +1250,8 @@ CLAIMS = [
         source="Sec. 3 (joint and sequential nesting; fact sheet §1)",
         evidence=("numerical", "trained"),
         runner=_nested_optimum,
-        acceptance="closed form at 1e-10; L-BFGS at 1e-6; trained σ̂ and 1 − |cos| ≤ 1e-3",
+        acceptance="closed form vs the construction at 1e-10; L-BFGS at 1e-6; trained σ̂ and 1 − |cos| ≤ 1e-3; "
+        "controls: exact optimum in float32 passes, untrained tables fail",
         **_COMMON,
     ),
     Claim(
@@ -929,7 +1261,8 @@ CLAIMS = [
         source="Sec. 1 (parametric advantage), App. E",
         evidence=("trained",),
         runner=_kernel,
-        acceptance="eigenvalues within 5%, |cos| ≥ 0.98, held-out relative L² ≤ 0.2",
+        acceptance="reference vs scipy eigsh at 1e-10; eigenvalues within 3.5% (quick; 5% full), |cos| ≥ 0.98, "
+        "held-out relative L² ≤ 0.2; controls: Nyström eigenfunctions pass, an untrained network fails",
         **_COMMON,
     ),
     Claim(
@@ -939,7 +1272,8 @@ CLAIMS = [
         source="Sec. 5 (Schrödinger operators), App. E",
         evidence=("trained",),
         runner=_oscillator,
-        acceptance="1-D ≤ 3e-3, 2-D ≤ 1e-2 relative eigenvalue error (fact sheet budgets)",
+        acceptance="1-D L = 4 ≤ 3e-3, 2-D L = 10 ≤ 5e-3 relative eigenvalue error (fact sheet budgets); controls: "
+        "exact eigenfunctions pass, untrained networks fail",
         **_COMMON,
     ),
     Claim(
@@ -948,7 +1282,8 @@ CLAIMS = [
         source="Sec. 5, hydrogen table",
         evidence=("trained",),
         runner=_vs_neuralef,
-        acceptance="max relative eigenvalue error of NeuralSVD ≤ that of NeuralEF",
+        acceptance="paired over 5 seeds: the t interval of mean log10(error ratio NeuralSVD/NeuralEF) lies below 0; "
+        "controls: a known ordering passes, the reversed one fails",
         **_COMMON,
     ),
     Claim(
@@ -958,7 +1293,9 @@ CLAIMS = [
         source="Sec. 3.2, Sec. 5",
         evidence=("trained", "benchmark"),
         runner=_nesting_param,
-        acceptance="sequential ≤ joint error; activation memory ratio ≤ 1.05; parameters reported",
+        acceptance="paired over 5 seeds: the t interval of mean log10(error ratio sequential/joint) ≤ log10(1.2); "
+        "activation memory ratio ≤ 1.05; parameters reported; controls: a known ordering passes, the reversed one "
+        "fails",
         **_COMMON,
     ),
     Claim(
@@ -967,7 +1304,8 @@ CLAIMS = [
         source="Sec. 5, Fig. 2 and table",
         evidence=("trained",),
         runner=_hydrogen,
-        acceptance="full profile on CUDA: mean relative error ≤ 5%",
+        acceptance="quick: smoke test, mean relative error ≤ 10% at L = 4; full profile on CUDA (≈ 2500 s, estimate): "
+        "≤ 5% at L = 16; controls: exact eigenfunctions pass, an untrained network fails",
         **_COMMON,
     ),
 ]

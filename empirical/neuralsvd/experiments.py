@@ -6,18 +6,27 @@ Every recipe trains with :func:`empirical.train.train` (``sample_batch(generator
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import torch
+import torch.optim.optimizer as _optim_hooks
 from torch import Tensor, nn
 
-from empirical.neuralsvd.models import SVDPair, make_net
+from empirical.neuralsvd.models import DisjointNet, FourierFeatures, SVDPair, make_net
 from empirical.neuralsvd.objective import Moments, lora_loss, neuralef_loss
-from empirical.neuralsvd.operators import KernelOperator, MatrixOperator, SchrodingerOperator
+from empirical.neuralsvd.operators import (
+    KernelOperator,
+    MatrixOperator,
+    SchrodingerOperator,
+    supports_forward_laplacian,
+)
 from empirical.train import TrainConfig, TrainResult, train
+from theory.validation import check_positive_int
 
 __all__ = [
     "Method",
@@ -29,6 +38,7 @@ __all__ = [
     "rayleigh_quotients",
     "schrodinger_eval",
     "quadrature_grid",
+    "polar_quadrature",
     "kernel_eval",
     "saved_activation_bytes",
     "model_state_bytes",
@@ -104,6 +114,48 @@ def make_sampler(
     return lambda g, step: op.sample(g, batch_size)
 
 
+class WeightAverage:
+    """Exponential moving average of a model's parameters, ``θ̄ ← ρ θ̄ + (1 − ρ) θ`` after every optimizer step
+    (ryu24 App. E: ρ = 0.995). Averaging the last ~1/(1 − ρ) iterates cancels most of the minibatch noise
+    that a single iterate carries, at no extra gradient evaluations."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"decay: expected a number in (0, 1), got {decay!r}")
+        self.decay = decay
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.shadow = [p.detach().clone() for p in self.params]
+        self._ids = {id(p) for p in self.params}
+
+    def update(self) -> None:
+        with torch.no_grad():
+            torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1.0 - self.decay)
+
+    def owns(self, optimizer: torch.optim.Optimizer) -> bool:
+        """Whether ``optimizer`` steps this model (a global hook sees every optimizer in the process)."""
+        return any(id(p) in self._ids for g in optimizer.param_groups for p in g["params"])
+
+    def copy_to_model(self) -> None:
+        with torch.no_grad():
+            for p, s in zip(self.params, self.shadow, strict=True):
+                p.copy_(s)
+
+    @contextlib.contextmanager
+    def tracking(self) -> Iterator[WeightAverage]:
+        """Update after each step of this model's optimizer while inside the block (the optimizer is built
+        inside :func:`empirical.train.train`, so the hook is registered globally and filtered by :meth:`owns`)."""
+
+        def hook(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+            if self.owns(optimizer):
+                self.update()
+
+        handle = _optim_hooks.register_optimizer_step_post_hook(hook)
+        try:
+            yield self
+        finally:
+            handle.remove()
+
+
 def fit(
     model: nn.Module,
     op: Operator,
@@ -114,21 +166,28 @@ def fit(
     exact: bool = False,
     progress: bool = False,
     desc: str = "ryu24",
+    ema: float | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``op`` with ``method`` (the suite's one training loop).
 
     ``exact=True`` (matrices only) applies T to all indices each step (``cfg.batch_size`` is then unused).
+    ``ema``: decay ρ of a :class:`WeightAverage`; the model ends with the averaged weights (None: last iterate).
     """
     if exact and not isinstance(op, MatrixOperator):
         raise ValueError("exact: only a MatrixOperator can be applied exactly")
-    return train(
-        model,
-        make_sampler(op, 0 if exact else cfg.batch_size, device),
-        make_loss_fn(op, method),
-        cfg,
-        progress=progress,
-        desc=desc,
-    )
+    avg = WeightAverage(model, ema) if ema is not None else None
+    with avg.tracking() if avg is not None else contextlib.nullcontext():
+        result = train(
+            model,
+            make_sampler(op, 0 if exact else cfg.batch_size, device),
+            make_loss_fn(op, method),
+            cfg,
+            progress=progress,
+            desc=desc,
+        )
+    if avg is not None:
+        avg.copy_to_model()
+    return result
 
 
 def train_step_fn(
@@ -152,6 +211,75 @@ def train_step_fn(
 
 def _float64_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).to(torch.float64).eval()
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (CPU for a model with neither)."""
+    t = next(iter([*model.parameters(), *model.buffers()]), None)
+    return torch.device("cpu") if t is None else t.device
+
+
+class FixedFunctions(nn.Module):
+    """A stand-in for a trained model whose L outputs are given functions, ``forward(x) = fn(x)`` (B, L).
+
+    Controls feed known answers (exact eigenfunctions, a Nyström extension, a perturbed or untrained
+    solution) through exactly the evaluation a trained model goes through. ``fn`` must be differentiable
+    in x with torch operations (the Schrödinger operator then takes its Laplacian by autograd) and work in
+    float64.
+    """
+
+    def __init__(self, fn: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fn(x)
+
+
+class TopModes(nn.Module):
+    """The first L outputs of a model trained with extra modes (fact sheet pitfall: the last mode converges
+    slowest, so train L_train > L and assess the top L)."""
+
+    def __init__(self, model: nn.Module, L: int) -> None:
+        super().__init__()
+        self.model, self.L = model, L
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)[..., : self.L]
+
+    @property
+    def supports_forward_laplacian(self) -> bool:
+        return supports_forward_laplacian(self.model)
+
+    def forward_laplacian(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return tuple(t[..., : self.L] for t in self.model.forward_laplacian(x))  # type: ignore[return-value]
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    while isinstance(model, TopModes):
+        model = model.model
+    return model
+
+
+#: bytes one evaluation chunk may hold in its largest intermediate tensors (float64); 1 GiB
+EVAL_CHUNK_BYTES = 2**30
+
+
+def eval_chunk_points(model: nn.Module, d: int, budget_bytes: int = EVAL_CHUNK_BYTES) -> int:
+    """Points per evaluation chunk so that the forward Laplacian's intermediates stay within ``budget_bytes``.
+
+    Per point the forward Laplacian keeps the value, the d input derivatives and the Laplacian (d + 2
+    numbers) of every hidden unit of every network: ``8 (d + 2) · n_nets · width`` bytes per layer; a few
+    layers' worth are alive at once (factor 4), and the shared Fourier features add ``8 (d + 2) · 2k``.
+    """
+    model = _unwrap(model)
+    nets = model.L if isinstance(model, DisjointNet) else 1
+    widths = [p.shape[-1] for p in model.parameters() if p.ndim >= 2] or [1]
+    per_point = 8 * (d + 2) * 4 * max(nets * max(widths), max(widths))
+    feats = getattr(model, "features", None)
+    if isinstance(feats, FourierFeatures):
+        per_point += 8 * (d + 2) * feats.out_dim
+    return max(1, int(budget_bytes // per_point))
 
 
 @dataclass
@@ -184,14 +312,42 @@ def quadrature_grid(d: int, half_width: float, n_per_dim: int) -> tuple[Tensor, 
     return pts, torch.full((pts.shape[0],), h**d, dtype=torch.float64)
 
 
-def psi_on_points(model: nn.Module, op: SchrodingerOperator, points: Tensor) -> tuple[Tensor, Tensor]:
-    """The learned ψ = u√q and Tψ at ``points`` (M, d), in float64 on the CPU: ((M, L), (M, L))."""
+def polar_quadrature(radius: float, n_r: int, n_theta: int) -> tuple[Tensor, Tensor]:
+    """Points (n_r·n_theta, 2) and weights of a product rule for ∫_{‖x‖<R} f dx on the disc.
+
+    Radius ``r = R s²`` with Gauss–Legendre nodes in s ∈ (0, 1) (nodes crowd the origin, where the 2-D
+    hydrogen eigenfunctions have their cusp and 1/r its singularity; the area element r dr = 2R² s³ ds
+    removes both), and the uniform rule in θ (exact for trigonometric polynomials of degree < n_theta).
+    """
+    for name, v in (("n_r", n_r), ("n_theta", n_theta)):
+        check_positive_int(name, v)
+    s, ws = np.polynomial.legendre.leggauss(n_r)
+    s, ws = (s + 1) / 2, ws / 2
+    r = radius * s**2
+    wr = ws * 2 * radius * s * r  # dr = 2R s ds, times the Jacobian r
+    th = 2 * np.pi * (np.arange(n_theta) + 0.5) / n_theta
+    pts = np.stack([np.outer(r, np.cos(th)), np.outer(r, np.sin(th))], -1).reshape(-1, 2)
+    w = np.repeat(wr, n_theta) * (2 * np.pi / n_theta)
+    return torch.from_numpy(pts), torch.from_numpy(w)
+
+
+def psi_on_points(
+    model: nn.Module, op: SchrodingerOperator, points: Tensor, chunk: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """The learned ψ = u√q and Tψ at ``points`` (M, d), in float64 on the CPU: ((M, L), (M, L)).
+
+    ``chunk``: points per evaluation pass (default :func:`eval_chunk_points`: memory bounded by
+    :data:`EVAL_CHUNK_BYTES` whatever the grid); every point is evaluated independently, so the result does
+    not depend on it.
+    """
     m64 = _float64_copy(model)
-    dev = next(m64.parameters()).device
+    dev = _device_of(m64)
+    step = chunk if chunk is not None else eval_chunk_points(m64, op.d)
+    check_positive_int("chunk", step)
     psi, Tpsi = [], []
-    for chunk in torch.split(points, 8192):
-        u, TU = op.apply(m64, chunk.to(dev))
-        sq = op.sqrt_density(chunk.to(dev))[:, None]
+    for part in torch.split(points, step):
+        u, TU = op.apply(m64, part.to(dev))
+        sq = op.sqrt_density(part.to(dev))[:, None]
         psi.append((u.detach() * sq).cpu())
         Tpsi.append((TU * sq).cpu())
     return torch.cat(psi), torch.cat(Tpsi)
@@ -258,7 +414,7 @@ def kernel_eval(
     from theory.operators_reference import gaussian_kernel
 
     m64 = _float64_copy(model)
-    dev = next(m64.parameters()).device
+    dev = _device_of(m64)
     pool = op.pool.to(torch.float64)
     with torch.no_grad():
         F = m64(pool.to(dev)).cpu()
@@ -299,4 +455,5 @@ def svd_pair(f: nn.Module, g: nn.Module) -> SVDPair:
     return SVDPair(f, g)
 
 
-__all__ += ["SchrodingerEval", "KernelEval", "make_sampler", "svd_pair", "Moments"]
+__all__ += ["SchrodingerEval", "KernelEval", "make_sampler", "svd_pair", "Moments", "TopModes", "FixedFunctions",
+            "WeightAverage", "eval_chunk_points", "EVAL_CHUNK_BYTES"]

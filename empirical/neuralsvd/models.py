@@ -224,28 +224,42 @@ class DisjointNet(nn.Module):
         self.activation = activation
 
     def forward_laplacian(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """As :meth:`JointNet.forward_laplacian`, with the L networks on a leading axis."""
+        """As :meth:`JointNet.forward_laplacian`, with the L networks on a leading axis.
+
+        Memory: the input state (B, d, in) is shared by the L networks and contracted with each one's
+        weights directly; after that every tensor is (L, B, …, width). No weight is copied per point (a
+        broadcast ``J @ W[:, None]`` would materialise W once per point: L·B·in·width numbers).
+        """
         v, J, lap = (
             _fourier_forward_laplacian(self.features, x)
             if isinstance(self.features, FourierFeatures)
             else _input_state(x)
         )
-        v, J, lap = (t.unsqueeze(0).expand(self.L, *t.shape) for t in (v, J, lap))  # (L, B, ...)
         n = len(self.weights)
         for i, (W, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            v, J, lap = torch.baddbmm(b, v, W), J @ W.unsqueeze(1), torch.bmm(lap, W)
+            shared = i == 0
+            v = _per_network_linear(v, W, shared) + b
+            J, lap = _per_network_linear(J, W, shared), _per_network_linear(lap, W, shared)
             if i < n - 1:
                 v, J, lap = _elementwise(v, J, lap, *_act_derivatives(self.activation, v))
         return v.squeeze(-1).T, J.squeeze(-1).permute(1, 2, 0), lap.squeeze(-1).T
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.features(x).unsqueeze(0).expand(self.L, *x.shape[:-1], -1)  # (L, B, in)
+        h = self.features(x)  # (B, in), shared by the L networks
         n = len(self.weights)
         for i, (W, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.baddbmm(b, h, W)
+            h = _per_network_linear(h, W, shared=i == 0) + b  # (L, B, out)
             if i < n - 1:
                 h = self.act(h)
         return h.squeeze(-1).T  # (B, L)
+
+
+def _per_network_linear(h: Tensor, W: Tensor, shared: bool) -> Tensor:
+    """Apply L stacked weight matrices W (L, in, out) to h: ``(…, in) -> (L, …, out)`` when h is shared by the
+    L networks, else ``(L, …, in) -> (L, …, out)``. One batched contraction, no per-point copy of W."""
+    if shared:
+        return torch.einsum("...a,lao->l...o", h, W)
+    return torch.einsum("l...a,lao->l...o", h, W)
 
 
 class SVDPair(nn.Module):

@@ -37,6 +37,7 @@ __all__ = [
     "harmonic_potential",
     "coulomb2d_potential",
     "apply_with_detached_params",
+    "supports_forward_laplacian",
 ]
 
 
@@ -146,6 +147,12 @@ def apply_with_detached_params(
     return fn(batched, x)
 
 
+def supports_forward_laplacian(model: nn.Module) -> bool:
+    """Whether ``model.forward_laplacian`` exists and works: a wrapper (e.g. one that keeps the top L outputs)
+    says so through ``supports_forward_laplacian``, otherwise the method's presence decides."""
+    return bool(getattr(model, "supports_forward_laplacian", hasattr(model, "forward_laplacian")))
+
+
 @dataclass
 class SchrodingerOperator:
     """``T = scale · (shift · I − H)`` with ``H = −Δ + V`` on ℝ^d; sampling q = N(0, sampler_std² I).
@@ -198,7 +205,7 @@ class SchrodingerOperator:
         forward pass) combined with the product rule ``Δ(u s) = s Δu + 2 ∇u·∇s + u Δs`` for ``s = √q``
         (``∇s = −x s/(2σ²)``, ``Δs = s (‖x‖²/(4σ⁴) − d/(2σ²))``); the tests check it against autograd.
         """
-        if self.method == "forward" and hasattr(model, "forward_laplacian"):
+        if self.method == "forward" and supports_forward_laplacian(model):
             with torch.no_grad():
                 u, J, lap_u = model.forward_laplacian(x)
                 s2 = self.sampler_std**2

@@ -77,10 +77,10 @@ def plot_eigenvalue_errors(
 
 
 def plot_singular_values(true: Sequence[float], learned: Mapping[str, Sequence[float]], path: Path, title: str) -> str:
-    """True singular values vs learned σ̂_l = ‖f_l‖‖g_l‖ for several objectives."""
+    """True (constructed) singular values vs learned σ̂_l = ‖f_l‖‖g_l‖ for several objectives."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
     idx = np.arange(1, len(true) + 1)
-    ax.plot(idx, true, "k-o", label="numpy SVD")
+    ax.plot(idx, true, "k-o", label="constructed σ")
     for i, (name, vals) in enumerate(learned.items()):
         ax.plot(idx, vals, ls="--", marker="x", color=f"C{i}", label=name)
     ax.set_xlabel("index l")

@@ -9,9 +9,14 @@ import torch
 from torch import nn
 
 from empirical.neuralsvd.experiments import (
+    FixedFunctions,
     NetConfig,
+    TopModes,
+    eval_chunk_points,
     make_loss_fn,
     model_state_bytes,
+    polar_quadrature,
+    psi_on_points,
     quadrature_grid,
     saved_activation_bytes,
     schrodinger_eval,
@@ -119,3 +124,43 @@ def test_ryu24_models_operators_error(gen):
         SchrodingerOperator(d=1, potential=harmonic_potential, shift=1.0, scale=1.0, sampler_std=1.0).sample(gen, 1)
     with pytest.raises(ValueError, match="method"):
         make_loss_fn(None, "neuralef")  # type: ignore[arg-type]
+
+
+def test_ryu24_chunked_evaluation_matches_unchunked(gen):
+    """Hydrogen's disjoint Fourier-feature networks, evaluated in chunks of 7 points or all at once: same ψ, Tψ."""
+    op = SchrodingerOperator(d=2, potential=coulomb2d_potential, shift=0.0, scale=100.0, sampler_std=16.0)
+    net = NetConfig(param="disjoint", width=8, depth=2, fourier=(6, 0.1)).build(2, 3, generator=gen, device="cpu")
+    pts, _ = quadrature_grid(2, 30.0, 10)
+    whole = psi_on_points(TopModes(net, 2), op, pts, chunk=pts.shape[0])
+    parts = psi_on_points(TopModes(net, 2), op, pts, chunk=7)
+    assert all(torch.allclose(a, b, rtol=1e-12, atol=1e-14) for a, b in zip(whole, parts, strict=True))
+    assert whole[0].shape == (100, 2)
+
+
+def test_ryu24_eval_chunk_bounds_memory_at_paper_size(gen):
+    """Paper-size hydrogen (16 networks of width 128 on 1024 Fourier features): a chunk stays within 1 GiB,
+    where one evaluation chunk of 8192 points used to need a 256 GiB copy of the weights."""
+    net = DisjointNet(2, 16, width=128, depth=3, fourier=(1024, 0.1), generator=gen)
+    n = eval_chunk_points(TopModes(net, 16), 2)
+    per_point = 8 * 4 * (4 * 16 * 128 + 2048)  # (d + 2) numbers per unit, 4 live layers, plus the features
+    assert 1000 < n and n * per_point <= 2**30
+    v, J, lap = net.forward_laplacian(torch.randn(64, 2, generator=gen))
+    assert v.shape == (64, 16) and J.shape == (64, 2, 16) and lap.shape == (64, 16)
+
+
+def test_ryu24_fixed_functions_take_the_autograd_laplacian(gen):
+    """Exact eigenfunctions as a FixedFunctions model (no forward Laplacian) go through the same operator."""
+    op = SchrodingerOperator(d=1, potential=harmonic_potential, shift=9.0, scale=1.0, sampler_std=1.5)
+    E, idx = oscillator_levels(1, 3)
+    model = FixedFunctions(lambda x: oscillator_eigenfunctions(x, idx) / op.sqrt_density(x)[:, None])
+    x = op.sample(gen, 32, dtype=f64)
+    u, TU = op.apply(TopModes(model, 3), x)
+    assert torch.allclose(TU, (9.0 - E) * u, atol=1e-9)
+
+
+def test_ryu24_polar_quadrature_integrates_the_disc():
+    pts, w = polar_quadrature(2.0, 40, 32)
+    assert float(w.sum()) == pytest.approx(4 * torch.pi, rel=1e-12)  # area of the disc of radius 2
+    r2 = (pts**2).sum(-1)
+    assert float((w * r2).sum()) == pytest.approx(torch.pi * 2.0**4 / 2, rel=1e-12)  # ∫ r² = π R⁴/2
+    assert float((w * pts[:, 0] * pts[:, 1]).sum()) == pytest.approx(0.0, abs=1e-12)

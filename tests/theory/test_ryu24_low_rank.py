@@ -19,6 +19,7 @@ from theory.low_rank import (
     nesting_weights,
     principal_angle_sines,
     sequential_gradient,
+    spectral_factors,
     truncated_svd_optimum,
 )
 
@@ -84,6 +85,15 @@ def test_ryu24_truncated_svd_attains_bounds(gen):
     assert torch.allclose(sequential_gradient(T, F, G)[0], torch.zeros_like(F), atol=1e-13)
 
 
+def test_ryu24_spectral_factors_are_the_constructed_svd():
+    sigma = 0.8 ** torch.arange(4, dtype=f64)
+    U, V = spectral_factors(7, 5, sigma, torch.Generator().manual_seed(1))
+    T = matrix_with_spectrum(7, 5, sigma, torch.Generator().manual_seed(1))  # same stream: same factors
+    assert torch.allclose(T, (U * sigma) @ V.T, atol=1e-15)
+    assert torch.allclose(U.T @ U, torch.eye(4, dtype=f64), atol=1e-14)
+    assert torch.allclose(V.T @ V, torch.eye(4, dtype=f64), atol=1e-14)
+
+
 def test_ryu24_gauge_invariance_only_without_nesting(gen):
     T = matrix_with_spectrum(8, 6, 0.7 ** torch.arange(6, dtype=f64), gen)
     F, G, _ = truncated_svd_optimum(T, 3)
@@ -107,6 +117,8 @@ def test_ryu24_low_rank_error(gen):
         truncated_svd_optimum(_rand((3, 2), gen), 3)
     with pytest.raises(ValueError, match="sigma"):
         matrix_with_spectrum(3, 2, torch.ones(3, dtype=f64), gen)
+    with pytest.raises(ValueError, match="sigma"):
+        spectral_factors(3, 3, -torch.ones(2, dtype=f64), gen)
     with pytest.raises(ValueError, match="F/G"):
         lora_objective(_rand((3, 2), gen), _rand((4, 1), gen), _rand((2, 1), gen))
     with pytest.raises(ValueError, match="kind"):

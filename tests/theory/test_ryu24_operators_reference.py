@@ -13,7 +13,9 @@ from theory.operators_reference import (
     gaussian_kernel,
     gaussian_kernel_eigen_1d,
     hermite_functions,
+    hydrogen2d_eigenfunctions,
     hydrogen2d_eigenvalues,
+    hydrogen2d_states,
     kernel_eigen_reference,
     nystrom_extend,
     oscillator_eigenfunctions,
@@ -76,6 +78,27 @@ def test_ryu24_dense_reference_and_nystrom(gen):
 
 def test_ryu24_hydrogen_levels():
     assert hydrogen2d_eigenvalues(9).tolist() == pytest.approx([1] + [1 / 9] * 3 + [1 / 25] * 5)
+    assert [n for n, _, _ in hydrogen2d_states(9)] == [0, 1, 1, 1, 2, 2, 2, 2, 2]
+
+
+def test_ryu24_hydrogen_eigenfunctions_solve_the_eigen_equation_and_are_orthonormal(gen):
+    """−Δψ − ψ/r = −1/(2n+1)² ψ pointwise (autograd Laplacian), and orthonormal by a polar Gauss–Legendre rule."""
+    L = 16  # shells n = 0..3
+    x = (torch.randn(40, 2, generator=gen, dtype=f64) * 5).requires_grad_(True)
+    psi = hydrogen2d_eigenfunctions(x, L)
+    lap = []
+    for l in range(L):
+        g = torch.autograd.grad(psi[:, l].sum(), x, create_graph=True)[0]
+        lap.append(sum(torch.autograd.grad(g[:, k].sum(), x, retain_graph=True)[0][:, k] for k in range(2)))
+    H_psi = -torch.stack(lap, -1) - psi / x.norm(dim=-1, keepdim=True)
+    assert torch.allclose(H_psi, -hydrogen2d_eigenvalues(L) * psi, atol=1e-12 * float(psi.detach().abs().max()))
+    s, ws = np.polynomial.legendre.leggauss(400)
+    r, wr = (s + 1) * 200, ws * 200  # radius 400: the n = 3 shell decays like e^{−r/7}
+    th = np.arange(64) * 2 * np.pi / 64
+    pts = torch.tensor(np.stack([np.outer(r, np.cos(th)), np.outer(r, np.sin(th))], -1).reshape(-1, 2))
+    w = torch.tensor(np.repeat(wr * r, 64) * 2 * np.pi / 64)
+    P = hydrogen2d_eigenfunctions(pts, L)
+    assert torch.allclose(P.T @ (w[:, None] * P), torch.eye(L, dtype=f64), atol=1e-10)
 
 
 def test_ryu24_operators_reference_error():
@@ -89,3 +112,7 @@ def test_ryu24_operators_reference_error():
         nystrom_extend(torch.ones(2, 3, dtype=f64), torch.tensor([-1.0], dtype=f64), torch.ones(3, 1, dtype=f64))
     with pytest.raises(ValueError, match="n_max"):
         hermite_functions(-1, torch.zeros(2))
+    with pytest.raises(ValueError, match="x"):
+        hydrogen2d_eigenfunctions(torch.zeros(3, 3), 2)
+    with pytest.raises(ValueError, match="L"):
+        hydrogen2d_states(0)
