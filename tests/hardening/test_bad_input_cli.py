@@ -26,6 +26,8 @@ from empirical.artifacts import SCHEMA, check_out_dir, fmt_number, scan_results,
 from empirical.claims.core import Check, Claim, Outcome
 from empirical.errors import IntegrityError, UsageError
 
+from .conftest import one_line
+
 ROOT = Path(__file__).resolve().parents[2]
 CHEAP = "he25.relu_pair_linear_attention"  # a symbolic claim, about a second
 
@@ -63,21 +65,7 @@ def fakes(monkeypatch):
     return claims, calls
 
 
-@pytest.fixture
-def cwd(tmp_path, monkeypatch) -> Path:
-    """An empty current folder: after each case it must still be empty (nothing written outside --out)."""
-    d = tmp_path / "cwd"
-    d.mkdir()
-    monkeypatch.chdir(d)
-    return d
-
-
-def _line(err: str) -> str:
-    """The single stderr line; fails on more lines or on a traceback."""
-    assert "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
+_line = one_line  # shared with the other bad-input files (tests/hardening/conftest.py)
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:

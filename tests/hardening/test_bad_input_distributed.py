@@ -22,26 +22,13 @@ import torch
 import empirical.distributed as dist
 from empirical.errors import IntegrityError
 
+from .conftest import one_line
+
 TOY = ["--family", "toy-linreg", "--steps", "2", "--batch-size", "4", "--device", "cpu", "--quiet",
        "--option", "d=2", "--option", "n=3", "--option", "hidden=4"]
 
 
-@pytest.fixture
-def cwd(tmp_path, monkeypatch) -> Path:
-    """An empty current folder that must stay empty; no torchrun variables from the calling shell."""
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(k, raising=False)
-    d = tmp_path / "cwd"
-    d.mkdir()
-    monkeypatch.chdir(d)
-    return d
-
-
-def _line(err: str) -> str:
-    assert "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
+_line = one_line  # shared with the other bad-input files (tests/hardening/conftest.py)
 
 
 def _args(*replace: str, out: str | None = "{out}") -> list[str]:
