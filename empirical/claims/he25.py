@@ -30,7 +30,8 @@ SIZES: dict = {
     "power_construction": [(4, 16, 2, 20, 8), (8, 64, 3, 40, 4)],  # (d, N, k, τ, B)
     "inexact": (5, 20, 2, 25, 8),
     "topk": [(4, 16, 2, 20, 8, 1e-4, 0.3), (8, 64, 3, 40, 4, "M400", 0.2)],  # (d, N, k, τ, B, η or M, min gap)
-    "cluster_ref": {"N": 200, "trials": 50, "d": (50, 400), "mu": (1.5, 2.0, 2.5, 3.0)},
+    # 400 trials: the sheet-equivalence margin is 3√2 SE of a 50-trial estimate; our interval must be narrower
+    "cluster_ref": {"N": 200, "trials": 400, "d": (50, 400), "mu": (1.5, 2.0, 2.5, 3.0)},
     "cluster_construction": {"B": 8, "grid": [(50, 200, 1.5), (50, 200, 2.0), (10, 64, 2.0)]},
     "test_instances": 4000,  # trained claims: effect margins need the null's SE ≈ 0.009 skill (EFFECT_MARGIN)
     "harder_instances": 2000,  # claim 13 (d = 10 forward passes are costly; its effects are >= 2x the margin)
@@ -715,65 +716,199 @@ SHEET_CLUSTER = {  # (d, ‖μ‖) -> (spectral, τ=10 power, unhollowed) errors
     (400, 2.5): (0.016, 0.017, 0.018),
     (400, 3.0): (0.0032, 0.0044, 0.0058),
 }
+#: N of the sheet's reference runs (its values exist only there) and their trials per setting: each reference value
+#: is itself a 50-trial Monte-Carlo estimate, whose precision sets the equivalence margin.
+SHEET_CLUSTER_N, SHEET_CLUSTER_TRIALS = 200, 50
+#: Equivalence margin in standard errors of a 50-trial estimate: 3 SE (the sheet's "within 3 SE, trial-level") of
+#: the difference of two independent 50-trial estimates (the sheet's and a re-run), i.e. 3√2·SE_50. Power (fixed
+#: before measuring): at the quick 400 trials our 95 % interval has half-width 0.69·SE_50, so a correct sheet value
+#: passes unless it strays > 3.3 SE_50 — probability ≈ 1e-3 per setting, ≈ 0.6 % over the 8 settings.
+SHEET_MARGIN_SE = 3 * math.sqrt(2)
+#: The spectral error is required to be detected above the oracle's (the cost of not knowing μ) where the
+#: Abbe–Fan–Wang leading-order ratio exp((‖μ‖² − SNR)/2) to the oracle is at least this (fixed a priori, from theory:
+#: 1.70–2.27 at d/N = 2; 1.12–1.13 at d/N = 0.25, an excess as small as 2e-4 absolute at ‖μ‖ = 3 that the quick
+#: size cannot resolve, so there the excess is reported, not judged).
+BAYES_GAP_RATIO = 1.5
+#: Trials per sampled block (memory: a d = 400, N = 200 block of 100 trials is 64 MB of float64 samples).
+CLUSTER_CHUNK = 100
+#: Power iterations of the reported (unjudged) τ-step row, as in the sheet.
+CLUSTER_TAU = 10
+CLUSTER_CONTROLS = {
+    "positive": ("oracle_at_sheet_angle", "sign(⟨x, w⟩) with a unit w at angle θ to the true μ (independent of the "
+                 "data), cos θ = Φ⁻¹(1 − e)/‖μ‖: its errors are i.i.d. Bernoulli(Φ(−‖μ‖cos θ)) = e exactly, with e the "
+                 "sheet's §6 value (the geometric midpoint of [Φ(−‖μ‖), exp(−SNR/2)] where the sheet has none), which "
+                 "lies above the oracle's Φ(−‖μ‖) and below exp(−SNR/2): every check holds by construction"),
+    "negative": ("random_projection", "sign(⟨x, r⟩) with r uniform on the sphere, independent of the data: "
+                 "|cos(r, μ)| ~ 1/√d, so the error is near 1/2, above exp(−SNR/2) and far from the sheet's values"),
+}
+
+
+def _bayes_gap_ratio(mu: float, d: int, N: int) -> float:
+    """Abbe–Fan–Wang leading-order ratio of the spectral error to the oracle's: exp(−SNR/2)/exp(−‖μ‖²/2)."""
+    from theory.clustering import snr
+
+    return math.exp((mu * mu - snr(mu, d, N)) / 2)
+
+
+def _cluster_target(d: int, N: int, mu: float) -> float:
+    """Error e of the positive control: the sheet's §6 value, else the geometric midpoint of the theory's bracket
+    [Φ(−‖μ‖), exp(−SNR/2)]."""
+    from theory.clustering import asymptotic_error, oracle_error
+
+    if N == SHEET_CLUSTER_N and (d, mu) in SHEET_CLUSTER:
+        return SHEET_CLUSTER[(d, mu)][0]
+    return math.sqrt(oracle_error(mu) * asymptotic_error(mu, d, N))
+
+
+def _direction_labels(X: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """sign(⟨x_i, w⟩): X (B, N, d), w (B, d) -> (B, N)."""
+    return torch.sign((X * w.unsqueeze(1)).sum(-1))
+
+
+def _angle_labels(X: torch.Tensor, mu: torch.Tensor, error: float, g: torch.Generator) -> torch.Tensor:
+    """Positive control: labels (B, N) of the rule sign(⟨x, w⟩), w = cos θ μ̂ + sin θ ξ̂ (ξ ⊥ μ random), with
+    cos θ = Φ⁻¹(1 − error)/‖μ‖, so that each label is wrong with probability Φ(−‖μ‖cos θ) = error (x = yμ + z:
+    ⟨x, w⟩ = y‖μ‖cos θ + N(0, 1), w independent of z)."""
+    from statistics import NormalDist
+
+    norm = torch.linalg.vector_norm(mu, dim=-1, keepdim=True)
+    cos = NormalDist().inv_cdf(1 - error) / norm
+    if bool((cos > 1).any()):
+        raise ValueError(f"error: {error} is below the oracle's Φ(−‖μ‖) (no rule without y does better)")
+    u = mu / norm
+    xi = torch.randn(mu.shape, generator=g, dtype=mu.dtype)
+    xi = xi - (xi * u).sum(-1, keepdim=True) * u
+    w = cos * u + torch.sqrt(1 - cos * cos) * xi / torch.linalg.vector_norm(xi, dim=-1, keepdim=True)
+    return _direction_labels(X, w)
+
+
+def _cluster_block(d: int, N: int, mu: float, trials: int, g: torch.Generator,
+                   gens: dict[str, torch.Generator]) -> dict[str, np.ndarray]:
+    """Per-trial swap-invariant errors (trials,) of every object on ``trials`` fresh instances: the claim's object
+    (``model``: spectral clustering, eigh of the hollowed Gram), the controls, the oracle and the reported rows."""
+    from theory.clustering import oracle_labels, power_labels, sample_gmm, spectral_labels, swap_invariant_error
+
+    inst = sample_gmm(trials, d, N, mu, g)
+    seeds = torch.randn(trials, N, generator=g, dtype=torch.float64)
+    r = torch.randn(trials, d, generator=gens["negative"], dtype=torch.float64)
+    labels = {
+        "model": spectral_labels(inst.X),
+        "oracle": oracle_labels(inst.X, inst.mu),
+        "positive": _angle_labels(inst.X, inst.mu, _cluster_target(d, N, mu), gens["positive"]),
+        "negative": _direction_labels(inst.X, r),
+        "power_tau": power_labels(inst.X, seeds, CLUSTER_TAU, hollow=True)[0],
+        "unhollowed": spectral_labels(inst.X, hollow=False),
+    }
+    return {k: swap_invariant_error(v, inst.y).numpy() for k, v in labels.items()}
+
+
+def _cluster_setup(ctx: RunContext) -> dict:
+    """Per setting (d, ‖μ‖) of the size grid: per-trial errors of every object on the same instances."""
+    cfg = _n(ctx, "cluster_ref")
+    N, trials = cfg["N"], ctx.pick(cfg["trials"], 4 * cfg["trials"])
+    g = ctx.generator("data")
+    gens = {role: ctx.generator("control", role) for role in CLUSTER_CONTROLS}
+    blocks = [min(CLUSTER_CHUNK, trials - s) for s in range(0, trials, CLUSTER_CHUNK)]
+    settings = []
+    for d in cfg["d"]:
+        for mu in cfg["mu"]:
+            parts = [_cluster_block(d, N, mu, m, g, gens) for m in blocks]
+            settings.append({"d": d, "N": N, "mu": mu,
+                             "errors": {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}})
+    return {"settings": settings, "trials": trials}
+
+
+def _equivalence_check(name: str, x: np.ndarray, target: float, margin: float, reason: str,
+                       rng: np.random.Generator) -> Check:
+    """|mean(x) − target| <= margin, judged on the bootstrap 95 % interval [lo, hi] of mean(x) − target (two
+    one-sided tests): passes when [lo, hi] lies inside ±margin, fails when it lies wholly outside, else undetermined.
+    The interval of |·| is (distance of [lo, hi] from 0, max(|lo|, |hi|))."""
+    lo, hi = (v - target for v in _bootstrap_ci(x, rng))
+    band = (0.0 if lo <= 0.0 <= hi else min(abs(lo), abs(hi)), max(abs(lo), abs(hi)))
+    return Check(name, abs(float(x.mean()) - target), "<=", margin, f"{reason}; {CI_METHOD}", interval=band)
+
+
+def _cluster_checks(setting: dict, e: np.ndarray, rng: np.random.Generator) -> list[Check]:
+    """Claim 10 at one setting: per-trial swap-invariant errors e (T,) of an object on the setting's instances, judged
+    against the oracle's errors on the same instances (paired), exp(−SNR/2) and the sheet's §6 value. The sheet's
+    margin uses the trial-level SD of spectral clustering (the method that produced the sheet's values), the same
+    for every object."""
+    from theory.clustering import asymptotic_error
+
+    d, N, mu = setting["d"], setting["N"], setting["mu"]
+    tag = f"d={d}, ‖μ‖={mu}"
+    per_trial = "per-trial swap-invariant error over the Monte-Carlo instances"
+    bound, ratio = asymptotic_error(mu, d, N), _bayes_gap_ratio(mu, d, N)
+    checks = [_ci_check(f"error < exp(−SNR/2), {tag}", e, "<", bound,
+                        f"Abbe–Fan–Wang leading order exp(−SNR/2) = {bound:.3g} (asymptotic; the sheet: it holds in "
+                        f"all §6 settings), detected: the whole 95 % interval of the {per_trial} below it", rng)]
+    if ratio >= BAYES_GAP_RATIO:
+        checks.append(_ci_check(
+            f"error − oracle error, {tag}", e - setting["errors"]["oracle"], ">", 0.0,
+            "Bayes: sign(⟨x, μ⟩) has the least error of all rules that do not see y, and spectral clustering pays "
+            f"for not knowing μ — AFW leading-order ratio exp((‖μ‖² − SNR)/2) = {ratio:.2f} >= {BAYES_GAP_RATIO} "
+            f"here; detected: the whole paired 95 % interval (same instances) above 0", rng))
+    if N == SHEET_CLUSTER_N and (d, mu) in SHEET_CLUSTER:
+        ref = SHEET_CLUSTER[(d, mu)][0]
+        se50 = float(setting["errors"]["model"].std(ddof=1)) / math.sqrt(SHEET_CLUSTER_TRIALS)
+        margin = SHEET_MARGIN_SE * se50 + ref * _half_ulp_rel(ref)
+        checks.append(_equivalence_check(
+            f"|error − sheet §6|, {tag}", e, ref, margin,
+            f"the sheet's {ref} is a {SHEET_CLUSTER_TRIALS}-trial estimate: margin 3√2·SE_50 + half a unit of its "
+            f"last digit = {margin:.2g} (3 SE of the difference of two independent {SHEET_CLUSTER_TRIALS}-trial "
+            f"estimates; SE_50 = trial-level SD of spectral clustering here / √{SHEET_CLUSTER_TRIALS}); equivalence: "
+            f"the whole 95 % interval of error − sheet inside ±margin", rng))
+    return checks
+
+
+def _cluster_run(ctx: RunContext, setup: dict, role: str) -> tuple[list[Check], dict]:
+    """Claim 10's pipeline on one object (``model``, ``positive``, ``negative``) over every setting."""
+    rng = ctx.rng("bootstrap", role)
+    checks = [c for s in setup["settings"] for c in _cluster_checks(s, s["errors"][role], rng)]
+    return checks, {"mean_error": {f"d={s['d']}, mu={s['mu']}": float(s["errors"][role].mean())
+                                   for s in setup["settings"]}}
+
+
+def _cluster_rows(setup: dict) -> list[dict]:
+    """Mean errors per setting (the figure's rows and the sheet's §6 table)."""
+    from theory.clustering import asymptotic_error, oracle_error
+
+    rows = []
+    for s in setup["settings"]:
+        e, d, N, mu = s["errors"], s["d"], s["N"], s["mu"]
+        rows.append({"d": d, "N": N, "mu": mu, "spectral": float(e["model"].mean()),
+                     "se": float(e["model"].std(ddof=1)) / math.sqrt(len(e["model"])),
+                     "power_tau": float(e["power_tau"].mean()), "unhollowed": float(e["unhollowed"].mean()),
+                     "oracle": float(e["oracle"].mean()), "oracle_phi": oracle_error(mu),
+                     "spectral_minus_oracle": float((e["model"] - e["oracle"]).mean()),
+                     "afw_ratio_to_oracle": _bayes_gap_ratio(mu, d, N), "exp_bound": asymptotic_error(mu, d, N),
+                     "sheet_spectral": SHEET_CLUSTER.get((d, mu), (math.nan,))[0] if N == SHEET_CLUSTER_N else math.nan,
+                     "positive_control": float(e["positive"].mean()), "negative_control": float(e["negative"].mean())})
+    return rows
 
 
 def _cluster_ref(ctx: RunContext) -> Outcome:
     from empirical.plotting.he25 import plot_clustering_error
-    from theory.clustering import (
-        asymptotic_error,
-        oracle_error,
-        oracle_labels,
-        power_labels,
-        sample_gmm,
-        spectral_labels,
-        swap_invariant_error,
-    )
 
-    g = ctx.generator("data")
-    cfg = SIZES["cluster_ref"]
-    N, trials = cfg["N"], ctx.pick(cfg["trials"], 4 * cfg["trials"])
-    rows = []
-    below_oracle, above_bound, far = -math.inf, -math.inf, -math.inf
-    for d in cfg["d"]:
-        for mu in cfg["mu"]:
-            inst = sample_gmm(trials, d, N, mu, g)
-            seeds = torch.randn(trials, N, generator=g, dtype=torch.float64)
-            e_sp = swap_invariant_error(spectral_labels(inst.X), inst.y).numpy()
-            e_or = swap_invariant_error(oracle_labels(inst.X, inst.mu), inst.y).numpy()
-            e_pw = swap_invariant_error(power_labels(inst.X, seeds, 10, hollow=True)[0], inst.y).numpy()
-            e_un = swap_invariant_error(spectral_labels(inst.X, hollow=False), inst.y).numpy()
-            se = max(float(e_sp.std(ddof=1)) / math.sqrt(trials), 1.0 / (N * math.sqrt(trials)))
-            bound = asymptotic_error(mu, d, N)
-            below_oracle = max(below_oracle, (e_or.mean() - e_sp.mean()) / se - 3)
-            above_bound = max(above_bound, e_sp.mean() - bound)
-            if (d, mu) in SHEET_CLUSTER and N == 200:
-                far = max(far, abs(e_sp.mean() - SHEET_CLUSTER[(d, mu)][0]) / se - 3)
-            rows.append(
-                {
-                    "d": d,
-                    "N": N,
-                    "mu": mu,
-                    "spectral": float(e_sp.mean()),
-                    "se": se,
-                    "power_tau": float(e_pw.mean()),
-                    "unhollowed": float(e_un.mean()),
-                    "oracle": float(e_or.mean()),
-                    "oracle_phi": oracle_error(mu),
-                    "exp_bound": bound,
-                    "sheet_spectral": SHEET_CLUSTER.get((d, mu), (math.nan,))[0],
-                }
-            )
+    setup = _cluster_setup(ctx)
+    checks, measured = _cluster_run(ctx, setup, "model")
+    rows = _cluster_rows(setup)
     fig = plot_clustering_error(rows, ctx.figure_path("error_vs_snr"))
+    small = [f"d={r['d']}, ‖μ‖={r['mu']}: {r['spectral_minus_oracle']:.2g}" for r in rows
+             if r["afw_ratio_to_oracle"] < BAYES_GAP_RATIO]
     return Outcome(
-        checks=[
-            Check("max_(oracle−spectral)/SE − 3", below_oracle, "<=", 0.0, "error >= oracle error − 3 SE"),
-            Check("max_(spectral − exp(−SNR/2))", above_bound, "<=", 0.0, "Abbe–Fan–Wang leading order (asymptotic)"),
-            Check(
-                "max_|spectral − sheet|/SE − 3", far, "<=", 0.0, "within 3 SE of the sheet's §6 values (approximate)"
-            ),
-        ],
-        measured={"rows": rows, "trials": trials},
+        checks=checks,
+        controls=_controls(ctx, setup, _cluster_run, CLUSTER_CONTROLS),
+        measured={"rows": rows, "trials": setup["trials"]},
         figures=[fig],
+        config={"interval": CI_METHOD.replace("test prompts", "Monte-Carlo instances (trials)"),
+                "bayes_gap_ratio": BAYES_GAP_RATIO, "sheet_margin_se50": SHEET_MARGIN_SE, "tau_row": CLUSTER_TAU},
+        notes=[f"{setup['trials']} trials per setting (the sheet's references used {SHEET_CLUSTER_TRIALS}): the "
+               "equivalence to the sheet's values needs our interval narrower than the references' own precision.",
+               "Spectral minus oracle error where AFW predicts an excess below the Bayes-gap ratio (reported, not "
+               f"judged): {'; '.join(small) if small else 'none'}.",
+               f"τ = {CLUSTER_TAU} power-method and unhollowed-Gram errors are reported in the rows, not judged.",
+               *_control_notes(CLUSTER_CONTROLS)],
     )
 
 
@@ -1619,7 +1754,10 @@ CLAIMS = [
         "abstract (bi-class GMM) + Abbe–Fan–Wang",
         ("numerical",),
         _cluster_ref,
-        ">= oracle − 3 SE; <= exp(−SNR/2); within 3 SE of the sheet's §6 values",
+        "per setting, 95 % bootstrap intervals over the trials: error below exp(−SNR/2) (detected); above the "
+        "oracle on the same instances (detected, paired) where AFW predicts a ratio >= 1.5 (d/N = 2); within "
+        "3√2·SE_50 of the sheet's §6 value (whole interval, SE_50 = its 50-trial precision); controls: oracle at the "
+        "sheet's angle (pass), random projection (fail)",
     ),
     _c(
         "spectral_clustering_construction",

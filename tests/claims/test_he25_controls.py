@@ -125,3 +125,42 @@ def test_seed_lemma_monte_carlo_controls(role):
         assert all(c.status == "pass" for c in checks), [c.as_dict() for c in checks]
     else:
         assert all(c.status == "fail" for c in checks), [c.as_dict() for c in checks]
+
+
+#: claim 10 at two of the sheet's settings, one where the Bayes-gap check applies (d/N = 2); 40 trials (~1 s)
+CLUSTER_SMALL = {"cluster_ref": {"N": 200, "trials": 40, "d": (50, 400), "mu": (2.0,)}}
+CLUSTER_FAMILIES = ("error < exp(−SNR/2)", "error − oracle error", "|error − sheet §6|")
+
+
+@pytest.fixture(scope="module")
+def cluster_setup(tmp_path_factory):
+    ctx = _ctx(tmp_path_factory.mktemp("scr"), "spectral_clustering_reference", CLUSTER_SMALL)
+    return ctx, he25._cluster_setup(ctx)
+
+
+@pytest.mark.parametrize("role", ["positive", "negative"])
+def test_spectral_clustering_reference_controls(role, cluster_setup):
+    """Claim 10's pipeline: the oracle at the sheet's angle (error = the sheet's value by construction) passes every
+    check; a random projection fails the exp(−SNR/2) check at d = 50 and every sheet equivalence."""
+    ctx, setup = cluster_setup
+    checks, measured = he25._cluster_run(ctx, setup, role)
+    assert {f for f in CLUSTER_FAMILIES for c in checks if c.name.startswith(f)} == set(CLUSTER_FAMILIES)
+    statuses = {c.name: (c.status, round(c.measured, 4), c.interval) for c in checks}
+    if role == "positive":
+        assert all(c.status == "pass" for c in checks), statuses
+    else:
+        assert all(c.status == "fail" for c in checks if c.name.startswith("|error − sheet")), statuses
+        assert statuses["error < exp(−SNR/2), d=50, ‖μ‖=2.0"][0] == "fail", statuses
+    name, desc = he25.CLUSTER_CONTROLS[role]
+    assert Control(name, role, desc, checks, measured).behaved
+
+
+def test_the_oracle_is_not_at_the_spectral_error_scale(cluster_setup):
+    """The Bayes-gap check can fail: the oracle itself (μ known, no estimation cost) is not above the oracle, and at
+    d/N = 2 its error is far below the sheet's spectral value."""
+    ctx, setup = cluster_setup
+    checks = [c for s in setup["settings"] for c in he25._cluster_checks(s, s["errors"]["oracle"],
+                                                                          np.random.default_rng(0))]
+    status = {c.name: c.status for c in checks}
+    assert status["error − oracle error, d=400, ‖μ‖=2.0"] == "fail", status
+    assert status["|error − sheet §6|, d=400, ‖μ‖=2.0"] == "fail", status
