@@ -8,6 +8,12 @@ Directives (MyST syntax)::
     ```{claims-table}
     ```                          one verdict row per registered claim (all claims, or the given selectors)
 
+    ```{claim-figure} fu23.compact_construction layer_cost
+    ```                          one figure of one claim's result, by its stem (next to the prose it illustrates)
+
+    ```{claim-measured} fu23.compact_construction layer_cost
+    ```                          a measured list of rows (dicts) of one claim's result as a table
+
 Both read the registry (:func:`empirical.claims.select_claims`), so a claim added to the registry shows up
 without editing a page, and the results written by ``icl-verify run ... --out DIR``
 (:func:`empirical.artifacts.load_results`). Results folders are searched in order, the first one holding a
@@ -377,6 +383,50 @@ class ClaimsTableDirective(_ClaimsBase):
         ]
 
 
+class ClaimFigureDirective(ClaimsDirective):
+    """One figure of one claim's latest result: arguments ``<claim id> <figure stem>`` (the file
+    ``<claim id>.<stem>.png`` the claim lists); "not run yet" when no results folder holds the claim."""
+
+    required_arguments = 2
+    optional_arguments = 0
+    option_spec: dict[str, Any] = {}
+
+    def run(self) -> list[nodes.Node]:
+        claim_id, stem = self.arguments
+        self.arguments = [claim_id]
+        self.selected()  # an unknown claim id is an error; notes the runner's module as a dependency
+        res, folder = self.result_of(claim_id)
+        if res is None:
+            return [_para(f"Figure {stem} of ", nodes.literal("", claim_id), f": {NOT_RUN}.")]
+        name = next((f for f in res.get("figures") or [] if Path(f).name == f"{claim_id}.{stem}.png"), None)
+        if name is None:
+            raise self.error(f"claim-figure: {claim_id} lists no figure {stem!r} in {folder}")
+        node = self.figure(claim_id, folder, name)
+        return [node] if node is not None else []
+
+
+class ClaimMeasuredDirective(_ClaimsBase):
+    """``measured[<key>]`` of one claim's latest result, a list of flat dicts, as a table (one column per key,
+    in first-seen order; numbers as :func:`fmt_number` writes them, a missing cell as "—")."""
+
+    required_arguments = 2
+    optional_arguments = 0
+
+    def run(self) -> list[nodes.Node]:
+        claim_id, key = self.arguments
+        self.arguments = [claim_id]
+        self.selected()
+        res, folder = self.result_of(claim_id)
+        if res is None:
+            return [_para(f"Table {key} of ", nodes.literal("", claim_id), f": {NOT_RUN}.")]
+        rows = (res.get("measured") or {}).get(key)
+        if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+            raise self.error(f"claim-measured: measured[{key!r}] of {claim_id} in {folder} is not a list of rows")
+        header = list(dict.fromkeys(k for r in rows for k in r))
+        body = [[fmt_number(r[h]) if h in r else "—" for h in header] for r in rows]
+        return [_table(header, body, [max(8, 40 // len(header))] * len(header), ["claim-measured"])]
+
+
 # -- events ----------------------------------------------------------------------------------------------
 
 
@@ -397,6 +447,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("claims_results_dirs", ["results/quick", "docs/snapshot"], "env", [list, tuple])
     app.add_directive("claims", ClaimsDirective)
     app.add_directive("claims-table", ClaimsTableDirective)
+    app.add_directive("claim-figure", ClaimFigureDirective)
+    app.add_directive("claim-measured", ClaimMeasuredDirective)
     app.connect("builder-inited", _reset_cache)
     app.connect("missing-reference", _unresolved_claim_ref)
     app.add_css_file("claims.css")

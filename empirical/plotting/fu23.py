@@ -10,7 +10,7 @@ import numpy as np
 from empirical.plotting import plt, save_figure
 
 __all__ = ["plot_alpha_boundary", "plot_rates", "plot_similarity_heatmaps", "plot_best_match",
-           "plot_construction_deviation"]
+           "plot_construction_deviation", "plot_layer_cost", "plot_printed_vs_corrected"]
 
 
 def plot_alpha_boundary(curves: dict[str, Sequence[float]], path: Path) -> str:
@@ -92,4 +92,55 @@ def plot_construction_deviation(rows: dict[str, Sequence[float]], tol: float, pa
     ax.set_xlabel(xlabel)
     ax.set_ylabel("max relative deviation")
     ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def plot_layer_cost(ks: Sequence[int], measured: dict[str, Sequence[int]], per_step: dict[str, float],
+                    path: Path) -> str:
+    """Layers vs Newton steps k: ``measured`` constructions (counted from their weights) as markers, and
+    literature costs ``per_step`` (layers per Newton step) as dashed lines c·k: their set-up and read-out layers
+    are not stated, so those lines count the Newton layers only."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    k = np.asarray(ks, float)
+    for name, layers in measured.items():
+        ax.plot(k, np.asarray(layers, float), "o-", ms=3, label=name)
+    for name, cost in per_step.items():
+        ax.plot(k, cost * k, "--", lw=1, label=f"{name}: {cost:g}·k (Newton layers only)")
+    ax.set_xlabel("Newton steps k")
+    ax.set_ylabel("layers")
+    ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def plot_printed_vs_corrected(per_layer: dict[str, Sequence[float]], tol: float, newton_layers: tuple[int, int],
+                              path: Path, zoom: str = "corrected") -> str:
+    """Per-layer relative deviation from Newton, one line per variant (layer 1 first), on the same prompts.
+
+    Left: all variants; non-finite values (float64 overflow) are left out and the first such layer is marked.
+    Right: the ``zoom`` variant alone, with the tolerance ``tol`` and a ×2-per-layer guide over the Newton layers
+    ``newton_layers`` = (first, last), through the value at the last (the round-off doubling)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name, vals in per_layer.items():
+        v = np.asarray(vals, float)
+        x = np.arange(1, len(v) + 1)
+        finite = np.isfinite(v)
+        (line,) = axes[0].semilogy(x[finite], np.clip(v[finite], 1e-18, None), "o-", ms=3, label=name)
+        if not finite.all():
+            first = int(x[~finite][0])
+            axes[0].axvline(first, color=line.get_color(), ls=":", lw=1, label=f"{name}: overflow from layer {first}")
+    axes[0].axhline(tol, color="r", ls="--", lw=1, label=f"tolerance {tol:g}")
+    axes[0].set_title("both variants", fontsize=9)
+    v = np.asarray(per_layer[zoom], float)
+    x = np.arange(1, len(v) + 1)
+    axes[1].semilogy(x, np.clip(v, 1e-18, None), "o-", ms=3, color="C1", label=zoom)
+    lo, hi = newton_layers
+    xg = np.arange(lo, hi + 1)
+    axes[1].semilogy(xg, v[hi - 1] * 2.0 ** (xg - hi), ":", color="k", lw=1, label="×2 per Newton layer (guide)")
+    axes[1].axhline(tol, color="r", ls="--", lw=1, label=f"tolerance {tol:g}")
+    axes[1].set_ylim(1e-18, max(1e-6, float(np.nanmax(v)) * 10))
+    axes[1].set_title(f"{zoom} only", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("layer")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("max relative deviation from Newton")
     return save_figure(fig, path)

@@ -138,3 +138,29 @@ def test_claims_directive_not_run_yet(tmp_path, sphinx_ready):
 def test_claims_directive_error_unknown_claim(tmp_path, sphinx_ready):
     _, warnings = _build(tmp_path, "```{claims} ahn23.no_such_claim\n```", None)
     assert "unknown claim id or paper key 'ahn23.no_such_claim'" in warnings
+
+
+def test_claim_figure_and_measured_directives(tmp_path, sphinx_ready):
+    results = tmp_path / "results"
+    (results / "figures").mkdir(parents=True)
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+    (results / "figures" / "ahn23.lemma1.curve.png").write_bytes(png)
+    res = _result("ahn23.lemma1", "verified", "figures/ahn23.lemma1.curve.png")
+    res["measured"]["cost"] = [{"name": "paper", "per_step": 1.0}, {"name": "literature", "note": "not stated"}]
+    (results / "ahn23.lemma1.json").write_text(json.dumps(res))
+    body = "```{claim-figure} ahn23.lemma1 curve\n```\n\n```{claim-measured} ahn23.lemma1 cost\n```"
+    html, warnings = _build(tmp_path, body, results)
+    assert warnings == ""
+    assert (tmp_path / "out" / "_images" / "ahn23.lemma1.curve.png").read_bytes() == png
+    assert "claim-measured" in html and "per_step" in html and "not stated" in html
+    assert html.count("—") >= 2  # the cells a row lacks
+
+
+def test_claim_figure_and_measured_directives_bad_names(tmp_path, sphinx_ready):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "ahn23.lemma1.json").write_text(json.dumps(_result("ahn23.lemma1", "verified", None)))
+    body = "```{claim-figure} ahn23.lemma1 nosuch\n```\n\n```{claim-measured} ahn23.lemma1 worst\n```"
+    _, warnings = _build(tmp_path, body, results)
+    assert "lists no figure 'nosuch'" in warnings
+    assert "measured['worst'] of ahn23.lemma1" in warnings  # a number, not a list of rows
