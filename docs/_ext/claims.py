@@ -427,6 +427,42 @@ class ClaimMeasuredDirective(_ClaimsBase):
         return [_table(header, body, [max(8, 40 // len(header))] * len(header), ["claim-measured"])]
 
 
+class RobustnessTableDirective(ClaimsDirective):
+    """The per-seed verdict table of ``python -m empirical.robustness`` (``nox -s robustness``): one row per claim,
+    its verdict kind at each seed, and whether they agree. Read from ``robustness.json`` in the first results
+    folder holding one: for each results folder in order (``ICL_VERIFY_RESULTS``, then the configured ones), the
+    folder itself, then ``robustness/`` beside it (``results/quick`` -> ``results/robustness``); "not run yet"
+    otherwise."""
+
+    required_arguments = 0
+    optional_arguments = 0
+    option_spec: dict[str, Any] = {}
+
+    def run(self) -> list[nodes.Node]:
+        import json
+
+        folders = results_dirs(self.env.srcdir, self.config.claims_results_dirs)
+        candidates = [c for f in folders for c in (f / "robustness.json", f.parent / "robustness" / "robustness.json")]
+        path = next((c for c in candidates if c.is_file()), None)
+        if path is None:
+            return [_para(f"Seed robustness: {NOT_RUN} (run ", nodes.literal("", "nox -s robustness"), ").")]
+        self.env.note_dependency(str(path))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        seeds = [str(s) for s in data["seeds"]]
+        rows = []
+        for r in data["rows"]:
+            cells: list[Any] = [_para(_badge(r["verdicts"][s], short=True)) if r["verdicts"].get(s) else "—"
+                                for s in seeds]
+            slow = f"seed {seeds[0]} only ({r['first_seed_s']:.0f} s)"
+            same = ("yes" if r["stable"] else "NO") if r["looped"] else slow
+            rows.append([_para(_claim_ref(r["id"])), *cells, same])
+        intro = _para(f"Claims that took at most {data['max_seconds']:g} s at seed {seeds[0]} ran at every seed "
+                      f"({data['profile']} profile); slower ones at seed {seeds[0]} only. Source: ",
+                      nodes.literal("", self.display_path(path.parent)), ".")
+        return [intro, _table(["claim", *[f"seed {s}" for s in seeds], "same verdict"], rows,
+                              [30, *[12] * len(seeds), 14], ["claims-table"])]
+
+
 # -- events ----------------------------------------------------------------------------------------------
 
 
@@ -449,6 +485,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("claims-table", ClaimsTableDirective)
     app.add_directive("claim-figure", ClaimFigureDirective)
     app.add_directive("claim-measured", ClaimMeasuredDirective)
+    app.add_directive("robustness-table", RobustnessTableDirective)
     app.connect("builder-inited", _reset_cache)
     app.connect("missing-reference", _unresolved_claim_ref)
     app.add_css_file("claims.css")

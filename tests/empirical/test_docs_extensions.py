@@ -164,3 +164,26 @@ def test_claim_figure_and_measured_directives_bad_names(tmp_path, sphinx_ready):
     _, warnings = _build(tmp_path, body, results)
     assert "lists no figure 'nosuch'" in warnings
     assert "measured['worst'] of ahn23.lemma1" in warnings  # a number, not a list of rows
+
+
+def test_robustness_table_directive(tmp_path, sphinx_ready):
+    (tmp_path / "a").mkdir()
+    html_none, warnings = _build(tmp_path / "a", "```{robustness-table}\n```", None)
+    assert warnings == ""
+    assert "Seed robustness: not run yet" in html_none
+    results = tmp_path / "results" / "quick"
+    (results.parent / "robustness").mkdir(parents=True)
+    results.mkdir()
+    rows = [{"id": "ahn23.lemma1", "verdicts": {"0": "verified", "1": "verified"}, "first_seed_s": 1.0,
+             "looped": True, "stable": True},
+            {"id": "ahn23.thm1", "verdicts": {"0": "verified", "1": "not reproduced"}, "first_seed_s": 2.0,
+             "looped": True, "stable": False},
+            {"id": "ahn23.fig2", "verdicts": {"0": "verified", "1": None}, "first_seed_s": 99.0,
+             "looped": False, "stable": True}]
+    data = {"seeds": [0, 1], "max_seconds": 60.0, "profile": "quick", "rows": rows}
+    (results.parent / "robustness" / "robustness.json").write_text(json.dumps(data))
+    (tmp_path / "c").mkdir()
+    html, warnings = _build(tmp_path / "c", "```{robustness-table}\n```", results)  # found beside results/quick
+    assert warnings == ""
+    assert "seed 1" in html and ">NO<" in html and "seed 0 only (99 s)" in html
+    assert "verdict-not-reproduced" in html
