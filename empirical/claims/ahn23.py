@@ -593,16 +593,39 @@ def _gdpp_weights(q: torch.Tensor, b: torch.Tensor, sinv: torch.Tensor) -> tuple
     return P, Q
 
 
-def _gdpp_per_prompt(v: torch.Tensor, fit_set, sigma: torch.Tensor, free_b: bool) -> torch.Tensor:
-    """Per-prompt query-integrated losses (N,) of the GD++ weights v = (q1, q2, q3, b1, b2), or v = (q1, q2, q3) with
-    b = 0 when not ``free_b`` (Theorem 3's family, P_l = [[0,0],[0,1]], whose optimum is known exactly)."""
-    b = v[3:] if free_b else v.new_zeros(2)
-    return _query_integrated_losses(*_gdpp_weights(v[:3], b, torch.linalg.inv(sigma)), fit_set, sigma)
+def _gdpp_statistics(prompt, sigma: torch.Tensor) -> torch.Tensor:
+    """What the GD++ loss of a prompt depends on once x_q and w⋆ are integrated exactly (noiseless labels, w⋆ ~
+    N(0, Σ⁻¹): :func:`theory.algorithms.gdpp.gdpp_task_integrated_losses`): the eigenvalues (N, d) of
+    Σ^{-1/2} Ŝ Σ^{-1/2}."""
+    from theory.algorithms.gdpp import gdpp_spectral_statistics, gdpp_statistics
+
+    spec = prompt.meta["task"]
+    if spec["noise"] or spec["prior"] != "inverse_cov":
+        raise ValueError("prompt: the integrated GD++ loss needs noiseless labels and w⋆ ~ N(0, Σ⁻¹) (Theorem 4's "
+                         f"task), got noise={spec['noise']!r}, prior={spec['prior']!r}")
+    return gdpp_spectral_statistics(*gdpp_statistics(prompt), prompt.meta["w"], sigma)[0]
 
 
-def _gdpp_fit(x0: list[float], fit_set, sigma: torch.Tensor, iterations: int, free_b: bool = True) -> dict:
-    """L-BFGS on the mean per-prompt loss of a fixed prompt set (:func:`_gdpp_per_prompt`) from x0 = (q1, q2, q3,
-    b1, b2) (b1, b2 ignored when not ``free_b``).
+def _gdpp_eigenvalues(task, count: int, g: torch.Generator) -> torch.Tensor:
+    """:func:`_gdpp_statistics` of ``count`` fresh prompts of ``task`` from ``g``, sampled in chunks: (count, d)."""
+    return torch.cat([_gdpp_statistics(task.sample(min(_CHUNK, count - i), g), task.sigma)
+                      for i in range(0, count, _CHUNK)])
+
+
+def _gdpp_per_prompt(v: torch.Tensor, lam: torch.Tensor, free_b: bool) -> torch.Tensor:
+    """Per-prompt losses (N,) of the GD++ weights v = (q1, q2, q3, b1, b2), or v = (q1, q2, q3) with b = 0 when not
+    ``free_b`` (Theorem 3's family, P_l = [[0,0],[0,1]], whose optimum is known exactly), x_q and w⋆ integrated
+    exactly, on the prompts summarised by their eigenvalues ``lam`` (:func:`_gdpp_statistics`). Its mean over
+    prompts estimates the same population loss as :func:`_query_integrated_losses` of :func:`_gdpp_weights`
+    (tests/theory checks the algebra at round-off), at O(L d) per prompt."""
+    from theory.algorithms.gdpp import gdpp_task_integrated_losses
+
+    return gdpp_task_integrated_losses(lam, v[:3], v[3:] if free_b else v.new_zeros(2))
+
+
+def _gdpp_fit(x0: list[float], fit_set, iterations: int, free_b: bool = True) -> dict:
+    """L-BFGS on the mean per-prompt loss of a fixed prompt set (``fit_set``: :func:`_gdpp_statistics`,
+    :func:`_gdpp_per_prompt`) from x0 = (q1, q2, q3, b1, b2) (b1, b2 ignored when not ``free_b``).
 
     Returns {"q": (3,), "b": (2,), "fit_loss": in-sample loss, "free_b"}.
     """
@@ -612,14 +635,14 @@ def _gdpp_fit(x0: list[float], fit_set, sigma: torch.Tensor, iterations: int, fr
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = _gdpp_per_prompt(x, fit_set, sigma, free_b).mean()
+        loss = _gdpp_per_prompt(x, fit_set, free_b).mean()
         loss.backward()
         return loss
 
     opt.step(closure)
     v = x.detach()
     with torch.no_grad():
-        fit_loss = float(_gdpp_per_prompt(v, fit_set, sigma, free_b).mean())
+        fit_loss = float(_gdpp_per_prompt(v, fit_set, free_b).mean())
     return {"q": v[:3], "b": v[3:] if free_b else v.new_zeros(2), "fit_loss": fit_loss, "free_b": free_b}
 
 
@@ -634,11 +657,11 @@ def _sandwich_se(per_prompt: Callable[[torch.Tensor], torch.Tensor], v: torch.Te
     return (Hi @ torch.cov(J.T) @ Hi / J.shape[0]).diagonal().clamp_min(0).sqrt()
 
 
-def _with_standard_errors(fit: dict, fit_set, sigma: torch.Tensor) -> dict:
+def _with_standard_errors(fit: dict, fit_set) -> dict:
     """``fit`` with "q_se", "b_se": the fitted scalars estimate the population optimum from a finite prompt set
     (:func:`_sandwich_se`); b is exact (se 0) when it was held at 0."""
     v = torch.cat([fit["q"], fit["b"]]) if fit["free_b"] else fit["q"]
-    se = _sandwich_se(lambda u: _gdpp_per_prompt(u, fit_set, sigma, fit["free_b"]), v)
+    se = _sandwich_se(lambda u: _gdpp_per_prompt(u, fit_set, fit["free_b"]), v)
     return {**fit, "q_se": se[:3], "b_se": se[3:] if fit["free_b"] else torch.zeros(2, dtype=torch.float64)}
 
 
@@ -676,35 +699,53 @@ def _thm4_gdpp(ctx: RunContext) -> Outcome:
     sigma = _paper_sigma(ctx)
     sinv = torch.linalg.inv(sigma)
     task = LinearRegressionTask(d=PAPER_D, n=PAPER_N, sigma=sigma, prior="inverse_cov")
-    # Quick fit size: the fitted q1 (≈ −0.42, the least determined scalar) has a relative sandwich standard error of
-    # 1.0–1.6% at 6000 prompts (seeds 0–4), so its ± 3 se nearly fills the 5% margin, and the per-prompt loss is
-    # heavy-tailed (single prompts ~3000× the mean), which the sandwich does not capture: the positive control
-    # reports when the fit cannot resolve 5%.
-    n_fit, n_eval = ctx.setting("fit_prompts", 6000, 50_000), ctx.setting("eval_prompts", 50_000, 500_000)
+    # Sizes. With x_q and w⋆ integrated exactly (theory.algorithms.gdpp) the per-prompt loss still has a heavy tail
+    # from large eigenvalues of Ŝ (single prompts ~600× the mean), so both samples are large; an evaluation costs
+    # O(L d) per prompt. Fixed from the error analysis before these sizes were judged: at 6000 prompts with w⋆
+    # sampled, the fitted q1 had a relative sandwich standard error of 1.0–1.6 % (seeds 0–4) and the fresh loss
+    # ~7 %, so ± 3 se filled the 5 % margin. Integrating w⋆ and 10⁵ fit prompts put ± 3 se of q well inside it; 10⁶
+    # evaluation prompts give the loss a relative standard error of about 0.5 % (measured once at the paper's
+    # weights, before any verdict), ± 3 se ≈ 1.5 %.
+    n_fit, n_eval = ctx.setting("fit_prompts", 100_000, 1_000_000), ctx.setting("eval_prompts", 1_000_000, 4_000_000)
     iterations = ctx.setting("lbfgs_iterations", 100, 500)
-    fit_set = task.sample(n_fit, ctx.generator("fit"))
+    n_random = ctx.setting("random_starts", 6, 24)
+    fit_set = _gdpp_eigenvalues(task, n_fit, ctx.generator("fit"))
     thm3 = _optimal_scalars(3, PAPER_N, PAPER_D)
     a3 = [float(x) for x in thm3["a"]]
-    # The loss is not convex in (q, b): fit from starts that know nothing of the paper's Theorem-4 values (zero:
-    # no step and no input transform; Theorem 3's exact optimum q = −a⋆ with b = 0.5), and, reported beside them,
-    # from the paper's values. The verdict uses the best uninformed fit.
-    uninformed = {"zero": [0.0] * 5, "theorem3_optimum": [-x for x in a3] + [0.5, 0.5]}
+    # The loss is not convex in (q, b): zero and Theorem 3's optimum end in different local minima on different
+    # seeds (seeds 0 and 3: both above the paper-start fit's in-sample loss). The judged fit is the lowest in-sample
+    # loss over every start, the paper's values included: a global minimum does not depend on where the search
+    # began, and a start that knows nothing of the paper (zero, Theorem 3's optimum q = −a⋆ with b = 0.5, and
+    # seeded random starts q_l = −a⋆_l·10^U(−1,1), b_l ~ U(0, 1.5)) that reaches a lower loss overrules it.
+    ur = ctx.rng("starts")
+    uninformed = {"zero": [0.0] * 5, "theorem3_optimum": [-x for x in a3] + [0.5, 0.5],
+                  **{f"random_{i}": [-x * 10 ** float(ur.uniform(-1, 1)) for x in a3] + ur.uniform(0, 1.5, 2).tolist()
+                     for i in range(n_random)}}
     starts = {**uninformed, "paper_values": [*THM4_Q, *THM4_B]}
-    fits = {k: _gdpp_fit(x0, fit_set, sigma, iterations) for k, x0 in ctx.track(starts.items(), "fits")}
-    best = min(uninformed, key=lambda k: fits[k]["fit_loss"])
+    fits = {k: _gdpp_fit(x0, fit_set, iterations) for k, x0 in ctx.track(starts.items(), "fits")}
+    best = min(fits, key=lambda k: fits[k]["fit_loss"])
+    best_uninformed = min(uninformed, key=lambda k: fits[k]["fit_loss"])
+    # Reached by an uninformed start: the same minimum found from two starts agrees in loss far below 1e-9 relative
+    # (L-BFGS stops on changes of 1e-16); distinct local minima here differ by ≥ 1 %.
+    uninformed_reached = fits[best_uninformed]["fit_loss"] <= fits[best]["fit_loss"] * (1 + 1e-9)
 
     no_b = torch.zeros(2, dtype=torch.float64)
-    reference = _gdpp_weights(torch.tensor([-x for x in a3]), no_b, sinv)  # Theorem 3's optimum, exact loss known
+    reference = torch.tensor([-x for x in a3], dtype=torch.float64)  # Theorem 3's optimum, exact loss known
+    eval_lam = _gdpp_eigenvalues(task, n_eval, ctx.generator("eval"))  # the same fresh prompts for every call
 
     def evaluate(q: torch.Tensor, b: torch.Tensor) -> dict:
-        """Fresh-prompt loss, the same prompts for every call, Theorem 3's optimum as control variate."""
-        return _loss_with_control_variate(_gdpp_weights(q, b, sinv), reference, thm3["loss"], task, n_eval,
-                                          ctx.generator("eval"))
+        """Fresh-prompt loss with Theorem 3's optimum on the same prompts as control variate."""
+        with torch.no_grad():
+            x = _gdpp_per_prompt(torch.cat([q, b]).double(), eval_lam, True)
+            c = _gdpp_per_prompt(reference, eval_lam, False)
+        loss, loss_se, beta = _control_variate_mean(x, c, thm3["loss"])
+        plain, plain_se = _mean_se(x)
+        return {"loss": loss, "loss_se": loss_se, "beta": beta, "plain_loss": plain, "plain_se": plain_se}
 
     for fit in fits.values():
         fit.update(evaluate(fit["q"], fit["b"]))
-    for k in (best, "paper_values"):  # the judged fits
-        fits[k] = _with_standard_errors(fits[k], fit_set, sigma)
+    for k in dict.fromkeys((best, best_uninformed, "paper_values")):  # the judged fit and the two reported beside it
+        fits[k] = _with_standard_errors(fits[k], fit_set)
     q, b, loss, se = fits[best]["q"], fits[best]["b"], fits[best]["loss"], fits[best]["loss_se"]
     paper = {"q": THM4_Q, "b": THM4_B, "loss": THM4_LOSS}
     checks = _gdpp_checks(fits[best], loss, se, paper)
@@ -718,9 +759,9 @@ def _thm4_gdpp(ctx: RunContext) -> Outcome:
     # Controls: the same fit (prompts, uninformed starts, optimiser), evaluation and checks in Theorem 3's family
     # (b = 0), whose optimum is known exactly: against it (positive) and against the paper's Theorem-4 values,
     # which that family cannot reach (negative: b = 0 ≠ (0.91, 0.56), loss ≥ the exact minimum ≫ 5.6e-4).
-    fits_b0 = {k: _gdpp_fit(x0, fit_set, sigma, iterations, free_b=False) for k, x0 in uninformed.items()}
+    fits_b0 = {k: _gdpp_fit(x0, fit_set, iterations, free_b=False) for k, x0 in uninformed.items()}
     best_b0 = min(fits_b0, key=lambda k: fits_b0[k]["fit_loss"])
-    fit0 = _by_magnitude(_with_standard_errors(fits_b0[best_b0], fit_set, sigma))
+    fit0 = _by_magnitude(_with_standard_errors(fits_b0[best_b0], fit_set))
     ev0 = evaluate(fit0["q"], no_b)
     loss0, se0 = ev0["loss"], ev0["loss_se"]
     control_measured = {"q_sorted": fit0["q"], "q_se": fit0["q_se"], **ev0, "best_start": best_b0,
@@ -746,24 +787,28 @@ def _thm4_gdpp(ctx: RunContext) -> Outcome:
         measured={"q": q, "b": b, "q_se": fits[best]["q_se"], "b_se": fits[best]["b_se"], "loss": loss, "loss_se": se,
                   "fit_loss": fits[best]["fit_loss"],
                   "paper_q": THM4_Q, "paper_b": THM4_B, "paper_loss": THM4_LOSS,
-                  "fits": fits, "uninformed_starts": list(uninformed), "best_uninformed_start": best,
-                  "lowest_fit_loss_start": min(fits, key=lambda k: fits[k]["fit_loss"]),
+                  "fits": fits, "uninformed_starts": list(uninformed), "judged_start": best,
+                  "best_uninformed_start": best_uninformed, "uninformed_start_reached_judged_fit": uninformed_reached,
                   "paper_start_fit": paper_start,
                   "loss_at_paper_weights": at_paper["loss"], "loss_at_paper_weights_se": at_paper["loss_se"],
                   "loss_at_paper_weights_n10": at_paper_n10[0], "loss_at_paper_weights_n10_se": at_paper_n10[1]},
         figures=[fig],
         notes=["Q_l = [[q_l Σ⁻¹, 0], [0, 0]] (so q_l < 0 is a descent step), P_l = [[b_l I, 0], [0, 1]]; the x rows "
-               "are transformed by (I + q_l b_l Ŝ Σ⁻¹) each layer. Fitted by L-BFGS on a fixed Monte-Carlo sample "
-               "(x_q integrated exactly) from three starts: zero and Theorem 3's exact optimum (uninformed), and the "
-               "paper's values. The checks use the uninformed fit with the lower in-sample loss, evaluated on fresh "
-               "prompts; the paper-start fit and its checks are reported beside it (measured.paper_start_fit).",
+               "are transformed by (I + q_l b_l Ŝ Σ⁻¹) each layer. Fitted by L-BFGS on a fixed Monte-Carlo sample of "
+               "prompts with x_q and w⋆ integrated exactly (the loss is Σ_i (1 − r(λ_i))² over the eigenvalues of "
+               "Σ^{-1/2}ŜΣ^{-1/2}, theory.algorithms.gdpp, checked against the token-level forward pass) from zero, "
+               "Theorem 3's exact optimum, seeded random starts (uninformed) and the paper's values. The checks use "
+               "the fit with the lowest in-sample loss over all starts (measured.judged_start), evaluated on fresh "
+               "prompts; measured.uninformed_start_reached_judged_fit says whether a start that knows nothing of "
+               "the paper found it too, and the paper-start fit and its checks are reported beside it "
+               "(measured.paper_start_fit).",
                "Fresh-prompt losses use Theorem 3's optimum (exact loss from Wishart moments) on the same prompts as "
                "a control variate; the plain sample means are in plain_loss / plain_se. The fitted scalars estimate "
                "the population optimum from the finite fit set: their checks carry ± 3 sandwich standard errors.",
                "The in-sample fit loss (measured.fit_loss) is optimistic: the verdict uses the fresh-prompt loss.",
                "The sheet's n = 10 typo check: loss at the paper's weights with n = 10 is recorded as measured."],
         config={"d": PAPER_D, "n": PAPER_N, "fit_prompts": n_fit, "eval_prompts": n_eval,
-                "lbfgs_iterations": iterations, "starts": starts},
+                "lbfgs_iterations": iterations, "random_starts": n_random, "starts": starts},
     )
 
 
@@ -892,7 +937,9 @@ def _trained_1layer(ctx: RunContext) -> Outcome:
     d, n = PAPER_D, PAPER_N
     sigma = ctx.pick(spd_with_condition(d, 4.0, ctx.generator("sigma")), _paper_sigma(ctx))
     task = LinearRegressionTask(d=d, n=n, sigma=sigma)
-    train_cfg = ctx.pick(dict(steps=3000, batch_size=500, lr=0.02, schedule="halve", halve_every=1000),
+    # Quick budget: 3000 steps (final lr 0.005) left seed 3 at twice seed 0's distance from A_0 (stray blocks 0.053
+    # against the a-priori 0.05); three more halvings (final lr 6e-4) put the Adam step noise well below every margin.
+    train_cfg = ctx.pick(dict(steps=6000, batch_size=500, lr=0.02, schedule="halve", halve_every=1000),
                          dict(steps=30_000, batch_size=20_000, lr=0.02, schedule="halve", halve_every=2000,
                               optimizer="adamw", grad_clip=0.01))
     sigma_recipe = ctx.pick({"kind": "spd_with_condition", "kappa": 4.0}, _PAPER_SIGMA_RECIPE)
@@ -923,7 +970,8 @@ def _trained_1layer(ctx: RunContext) -> Outcome:
         measured={**measured, "A0": A0, "checkpoint": info},
         figures=[fig],
         notes=[ctx.pick("Quick profile (reduced scale): Σ with condition number 4 (random rotation), batch 500, "
-                        "3000 Adam steps; the paper's spectrum and schedule run in the full profile.",
+                        "6000 Adam steps (lr 0.02 halved every 1000); the paper's spectrum and schedule run in the "
+                        "full profile.",
                         "Full profile: paper's Σ spectrum and AdamW schedule (batch 20000, lr 0.02 halved every "
                         "2000 steps, 30k steps, clip 0.01)."),
                "Loss: Monte Carlo over (X, w⋆) with x_q integrated exactly, in float64 on the trained weights; the "
@@ -940,7 +988,10 @@ def _trained_3layer(ctx: RunContext) -> Outcome:
     sigma = _paper_sigma(ctx)
     sinv = torch.linalg.inv(sigma)
     task = LinearRegressionTask(d=d, n=n, sigma=sigma, prior="inverse_cov")
-    train_cfg = ctx.pick(dict(steps=9000, batch_size=250, lr=0.1, schedule="halve", halve_every=3000),
+    # Quick budget: at 9000 steps (final lr 0.025) the scalars sat 0.09 (seed 0) and 0.13 (seed 3) from a⋆, at the
+    # a-priori 0.1: the flat scalar direction (Hessian eigenvalue 0.37) was still moving. Three more halvings (final
+    # lr 0.003) let it settle.
+    train_cfg = ctx.pick(dict(steps=18_000, batch_size=250, lr=0.1, schedule="halve", halve_every=3000),
                          dict(steps=30_000, batch_size=20_000, lr=0.02, schedule="halve", halve_every=2000,
                               optimizer="adamw", grad_clip=0.01))
     # Layers start apart (init std 0.2) in the quick profile: from a near-zero start the three layers move
@@ -971,7 +1022,7 @@ def _trained_3layer(ctx: RunContext) -> Outcome:
         measured={**measured, "checkpoint": info},
         figures=[fig],
         notes=["Theorem 3 parameterisation: P_l = [[0,0],[0,1]] fixed, A_l (full d×d) trained.",
-               ctx.pick("Quick profile (reduced scale): batch 250, 9000 Adam steps (lr 0.1 halved every 3000), "
+               ctx.pick("Quick profile (reduced scale): batch 250, 18000 Adam steps (lr 0.1 halved every 3000), "
                         "initialisation std 0.2 to separate the layers.",
                         "Full profile: batch 20000, AdamW, lr 0.02 halved every 2000 steps, 30k steps."),
                "Loss: Monte Carlo over (X, w⋆) with x_q integrated exactly, in float64 on the trained weights; the "
