@@ -79,6 +79,9 @@ def _build_parser() -> _Parser:
     run.add_argument("--retrain", action="store_true",
                      help="train again instead of loading stored checkpoints (into <out>/checkpoints/; "
                           "the shipped ones are never written)")
+    run.add_argument("--threads", type=_positive_int("--threads"), default=None, metavar="N",
+                     help="torch CPU threads (torch.set_num_threads; default: torch's own choice); every claim "
+                          "JSON records the thread settings under 'threads'")
 
     con = sub.add_parser("construct", help="build a construction and compare it layer by layer with its algorithm")
     con.add_argument("name", metavar="NAME", help="construction name (see `icl-verify construct --list x`)")
@@ -169,6 +172,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         why = f": {one_line(r.get('error', ''))}" if r["verdict"] == "error" else ""  # e.g. the corrupt file
         print(f"[{r['verdict']}] {r['id']} ({r['wall_time_s']:.1f} s){why}", file=sys.stderr, flush=True)
 
+    if args.threads is not None:  # before the first claim: on a loaded machine one thread can be 100x faster
+        import torch
+
+        torch.set_num_threads(args.threads)
     results = run_claims(claims, profile=args.profile, device=device, seed=args.seed, out_dir=out,
                          progress=not args.quiet, retrain=args.retrain, on_result=report)
     print(_verdict_table(results))

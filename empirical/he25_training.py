@@ -148,8 +148,20 @@ def gmm_loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
 
 def _fit(r: Recipe, model: ReLUEncoder, device: torch.device | str, progress: bool,
          resume_path: Path | None) -> dict:
-    """Train ``model`` in place with :func:`empirical.train.train` (resumable from ``resume_path``); metrics."""
-    torch.set_num_threads(1)  # 2-core CI: small tensors are faster on one thread (fact sheet §5)
+    """Train ``model`` in place with :func:`empirical.train.train` (resumable from ``resume_path``); metrics.
+
+    Trains on one CPU thread (2-core CI: small tensors are faster on one, fact sheet §5) and restores the
+    caller's thread count afterwards (the claim JSON records both)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _fit_one_thread(r, model, device, progress, resume_path)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _fit_one_thread(r: Recipe, model: ReLUEncoder, device: torch.device | str, progress: bool,
+                    resume_path: Path | None) -> dict:
     cfg = TrainConfig(steps=r.steps, batch_size=r.batch, lr=r.lr, seed=r.seed,
                       checkpoint_every=RESUME_EVERY if resume_path is not None else 0)
     if r.task == "pca":

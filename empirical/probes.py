@@ -91,6 +91,11 @@ __all__ = [
 
 #: SimE positions as the paper defines them: 2 … n+1 (1-indexed), i.e. index >= 1 of the n + 1 positions.
 PAPER_FIRST_POSITION = 1
+#: Sequences per forward pass of :func:`induced_weights` (B·m of them: one per query). Every layer's states of a
+#: pass are alive at once, (L+1)·chunk·(2n+1)·D floats; at the fu23 full profile all 1024·40 sequences in one pass
+#: needed ≈ 145 GiB (estimate, empirical.claims.fu23.memory_estimate). The fu23 quick profile's 512·10 fit in one
+#: pass, computed exactly as before the chunking (same numbers).
+INDUCED_CHUNK_SEQUENCES = 8192
 #: The official code's fixed GD step (``lr = 0.01`` on ½‖Xw − y‖², gradient XᵀXw − Xᵀy).
 OFFICIAL_GD_STEP = 0.01
 #: The paper's grids (official ``eval_similarity.py``): Newton steps 1 … 23, GD steps 2^0 … 2^12.
@@ -347,7 +352,11 @@ def induced_weights(model: nn.Module, W: Tensor, prompt: PromptBatch) -> Tensor:
         raise ValueError(f"prompt: need m >= d queries to estimate a d-dim weight vector, got m={m}, d={d}")
     rep = PromptBatch(prompt.X.repeat_interleave(m, 0), prompt.y.repeat_interleave(m, 0),
                       prompt.xq.reshape(B * m, 1, d), prompt.yq.reshape(B * m, 1))
-    H = layer_features(model, rep)[:, :, -1:]  # the query position
+    if B * m <= INDUCED_CHUNK_SEQUENCES:  # one pass, exactly as before the chunking (the same numbers)
+        H = layer_features(model, rep)[:, :, -1:]  # the query position
+    else:  # a copy of the query position per pass, so that each pass's states are freed before the next
+        H = torch.cat([layer_features(model, PromptBatch(*(t[i:i + INDUCED_CHUNK_SEQUENCES] for t in (
+            rep.X, rep.y, rep.xq, rep.yq))))[:, :, -1:].clone() for i in range(0, B * m, INDUCED_CHUNK_SEQUENCES)], 1)
     yhat = apply_probes(W, H).reshape(-1, B, m)  # (L+1, B, m)
     Xq = torch.cat([prompt.xq.to(torch.float64), torch.ones(B, m, 1, dtype=torch.float64)], -1)  # affine fit
     sol = torch.linalg.lstsq(Xq.unsqueeze(0).expand(yhat.shape[0], -1, -1, -1), yhat.unsqueeze(-1)).solution

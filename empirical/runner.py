@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,11 @@ from empirical.artifacts import (
 )
 from empirical.claims.core import Claim, RunContext, SkipClaim, verdict_of
 
-__all__ = ["run_claim", "run_claims"]
+__all__ = ["THREAD_ENV_VARS", "run_claim", "run_claims", "thread_settings"]
+
+#: environment variables that set the thread pools of the BLAS / OpenMP libraries under torch and numpy
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                   "NUMEXPR_NUM_THREADS")
 
 
 def _peak_rss_mb() -> float | None:
@@ -34,11 +40,26 @@ def _peak_rss_mb() -> float | None:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+def thread_settings() -> dict[str, Any]:
+    """The thread settings a timing depends on: torch's intra- and inter-op pools and the BLAS variables that
+    are set (a batched eigh took 20 s with 2 BLAS threads on the loaded 2-core machine against 0.11 s with 1)."""
+    return {"torch_num_threads": torch.get_num_threads(), "torch_num_interop_threads": torch.get_num_interop_threads(),
+            "env": {k: os.environ[k] for k in THREAD_ENV_VARS if k in os.environ}}
+
+
 def run_claim(claim: Claim, *, profile: str, device: torch.device, seed: int, out_dir: Path,
-              progress: bool = True, retrain: bool = False) -> dict[str, Any]:
-    """Run one claim and write its JSON atomically; returns the JSON payload."""
+              progress: bool = True, retrain: bool = False,
+              overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Run one claim and write its JSON atomically; returns the JSON payload.
+
+    ``overrides``: setting name -> value (:meth:`RunContext.setting`); one the runner never reads makes the
+    verdict ``error`` with a one-line message naming it and the settings the claim does read. The JSON records
+    every setting read (``settings``) and the thread settings at the start and, where the runner changed them,
+    at the end (``threads``).
+    """
     ctx = RunContext(profile=profile, device=device, seed=seed, out_dir=out_dir, claim_id=claim.id,
-                     progress=progress, retrain=retrain)  # type: ignore[arg-type]
+                     progress=progress, retrain=retrain, overrides=dict(overrides or {}))  # type: ignore[arg-type]
+    threads = thread_settings()
     t0 = time.perf_counter()
     payload: dict[str, Any] = {
         "schema": SCHEMA,
@@ -54,6 +75,7 @@ def run_claim(claim: Claim, *, profile: str, device: torch.device, seed: int, ou
     }
     try:
         outcome = claim.runner(ctx)
+        ctx.check_overrides()  # after the run: settings are read lazily, some only on a later branch
         verdict = verdict_of(outcome.checks, outcome.controls)
         payload.update(
             verdict=verdict,
@@ -72,6 +94,9 @@ def run_claim(claim: Claim, *, profile: str, device: torch.device, seed: int, ou
         payload.update(verdict="error", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(),
                        checks=[], controls=[], measured={}, tolerances={}, figures=[], notes=[])
     payload["wall_time_s"] = time.perf_counter() - t0
+    payload["settings"] = ctx.settings
+    after = thread_settings()
+    payload["threads"] = threads if after == threads else {**threads, "at_end": after}
     payload["peak_rss_mb"] = _peak_rss_mb()
     payload["versions"] = package_versions()
     payload["git_sha"] = git_sha()
@@ -83,17 +108,19 @@ def run_claim(claim: Claim, *, profile: str, device: torch.device, seed: int, ou
 
 
 def run_claims(claims: list[Claim], *, profile: str, device: torch.device, seed: int, out_dir: Path,
-               progress: bool = True, retrain: bool = False, on_result=None) -> dict[str, dict[str, Any]]:
+               progress: bool = True, retrain: bool = False, on_result=None,
+               overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """Run claims in order; ``summary.md`` covers every claim JSON in ``out_dir`` (earlier runs included).
 
     Of two files with the same claim id the newest run counts; unreadable files are listed in it as skipped.
+    ``overrides``: claim id -> setting overrides for that claim (:func:`run_claim`).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     for claim in claims:
         r = run_claim(claim, profile=profile, device=device, seed=seed, out_dir=out_dir, progress=progress,
-                      retrain=retrain)
+                      retrain=retrain, overrides=(overrides or {}).get(claim.id))
         results[claim.id] = r
         if on_result is not None:
             on_result(r)

@@ -266,6 +266,14 @@ class Claim:
             raise ValueError(f"evidence: {self.id}: unknown or empty evidence kinds {bad} (allowed {EVIDENCE_KINDS})")
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equality of two setting values (numbers, strings, tuples, lists, dicts; anything else by identity)."""
+    try:
+        return bool(a == b)
+    except Exception:  # e.g. an array's elementwise comparison
+        return a is b
+
+
 @dataclass
 class RunContext:
     """Everything a runner may depend on besides its own code.
@@ -275,6 +283,12 @@ class RunContext:
 
     ``retrain``: ignore stored checkpoints and train again (``icl-verify run --retrain``) into
     ``<out_dir>/checkpoints/`` (see :func:`empirical.checkpoints.load_or_train`); shipped models are never written.
+
+    Sizes: every size, step count, batch, trial count and width a runner uses is a named setting read through
+    :meth:`setting` (quick and full value at the call site). ``overrides`` replaces settings by name (tests
+    shrink the full profile this way); ``settings`` records every value read (the runner writes it into the
+    claim JSON), and :meth:`check_overrides` refuses an override no setting read, so a test cannot silently fail
+    to shrink a runner.
     """
 
     profile: Profile
@@ -285,6 +299,8 @@ class RunContext:
     progress: bool = True
     retrain: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: every setting read so far, name -> value (overrides included)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -300,8 +316,37 @@ class RunContext:
         return quick if self.quick else full
 
     def setting(self, name: str, quick: Any, full: Any) -> Any:
-        """A named size: ``overrides[name]`` when given (tests shrink runners this way), else :meth:`pick`."""
-        return self.overrides[name] if name in self.overrides else self.pick(quick, full)
+        """A named size: ``overrides[name]`` when given (tests shrink runners this way), else :meth:`pick`.
+
+        The value is recorded in :attr:`settings`. One name stands for one quantity: reading it again with a
+        different default is a ``ValueError`` (an override would silently set two different things at once).
+        """
+        value = self.overrides[name] if name in self.overrides else self.pick(quick, full)
+        if name in self.settings and not _same(self.settings[name], value):
+            raise ValueError(f"setting: {self.claim_id or 'runner'} reads {name!r} as {self.settings[name]!r} and "
+                             f"as {value!r}; give the two quantities different names")
+        self.settings[name] = value
+        return value
+
+    def unread_overrides(self) -> list[str]:
+        """Override keys no :meth:`setting` call has read (yet)."""
+        return sorted(k for k in self.overrides if k not in self.settings)
+
+    def check_overrides(self) -> None:
+        """Raise ``ValueError`` (one line: the keys, the claim and the settings it reads) when an override was never
+        read: a misspelt or stale key would otherwise leave the runner at its full size without a word."""
+        unread = self.unread_overrides()
+        if unread:
+            reads = ", ".join(sorted(self.settings)) or "none"
+            raise ValueError(f"overrides: {', '.join(map(repr, unread))} not read by {self.claim_id or 'the runner'} "
+                             f"(profile {self.profile}); it reads: {reads}")
+
+    def require_cuda(self, why: str) -> None:
+        """The full profile's CUDA gate: ``SkipClaim("needs cuda: <why>")`` on another device while the setting
+        ``require_cuda`` is on (full: on, quick: off). Only a shrunk test turns it off, to run every full-profile
+        code path on the CPU in seconds; the JSON records it under ``settings``."""
+        if self.setting("require_cuda", False, True) and self.device.type != "cuda":
+            raise SkipClaim(f"needs cuda: {why}")
 
     def generator(self, *names: str | int) -> torch.Generator:
         return torch_generator(self.seed, self.claim_id, *names)

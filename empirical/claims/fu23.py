@@ -11,18 +11,19 @@ behave is "not reproduced" (numbers reported); a control that misbehaves makes t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 
-from empirical.claims.core import Check, Claim, Control, Outcome, Paper, RunContext, SkipClaim
+from empirical.claims.core import Check, Claim, Control, Outcome, Paper, RunContext
 
 if TYPE_CHECKING:
     from constructions.newton_paper import PaperTrace
+    from empirical.fu23_training import ModelRecipe
     from empirical.probes import SimilarityResult
     from theory.prompts import PromptBatch
 
@@ -36,14 +37,21 @@ PAPER = Paper(
 )
 
 
-def _reduced_note() -> str:
-    """The quick profile's scale, read from the recipes (imported here, not when the registry loads)."""
-    from empirical.fu23_training import RECIPES
+def _scale_note(profile: str, r: ModelRecipe) -> str:
+    """The scale the model of recipe ``r`` was trained at, next to the paper's."""
+    model = f"{r.layers}-layer width-{r.width} " + ("GPT-2" if r.kind == "gpt2" else "LSTM")
+    return (f"scale ({profile} profile): {r.name}: d = {r.d}, n = {r.n}, {model}, {r.steps} Adam steps at batch "
+            f"{r.batch_size} with a curriculum on d ({r.curriculum_start_dims} → {r.d}); the paper: d = 20, n = 40, "
+            "12 layers, width 256, 500k steps")
 
-    r, ls = RECIPES["quick"]["gpt2_iso"], RECIPES["quick"]["lstm_iso"]
-    return (f"reduced scale (quick profile): d = {r.d}, n = {r.n}, {r.layers}-layer width-{r.width} GPT-2 / "
-            f"{ls.layers}-layer LSTM, {r.steps} Adam steps at batch {r.batch_size} with a curriculum on d "
-            f"({r.curriculum_start_dims} → {r.d}), on CPU; the paper: d = 20, n = 40, 12 layers, width 256, 500k steps")
+
+def _table_setting(ctx: RunContext, name: str, table: Mapping[str, Any], key: str | None = None) -> Any:
+    """The setting ``name`` from a table keyed by profile (``table[profile]``, or ``table[profile][key]``); a
+    profile the table lacks (a test's patched table) gives None, which only that profile would read."""
+    q, f = table.get("quick"), table.get("full")
+    if key is not None:
+        q, f = (None if t is None else t[key] for t in (q, f))
+    return ctx.setting(name, q, f)
 
 
 # -- fu23.newton_recursion --------------------------------------------------------------------------------
@@ -54,16 +62,17 @@ def _newton_recursion(ctx: RunContext) -> Outcome:
     from theory.samplers import LinearRegressionTask
     from theory.symbolic.fu23 import check_error_power, check_error_recursion, check_scalar_boundary
 
-    dims = ctx.pick([2], [2, 3, 4])
+    dims = ctx.setting("sympy_dims", [2], [2, 3, 4])
     general = all(check_error_recursion(d) for d in dims)
     symmetric = all(check_error_recursion(d, symmetric=True) for d in dims)
-    power = check_error_power(2, ctx.pick(2, 3))
+    power = check_error_power(2, ctx.setting("sympy_power_steps", 2, 3))
     scalar = check_scalar_boundary()
     # numerical: ‖E_{k+1}‖₂ = ‖E_k‖₂² for symmetric S (E_k = I − M_kS is a polynomial in S), while ‖E_k‖ > 1e-6
     g = ctx.generator("prompts")
-    p = LinearRegressionTask(d=8, n=20, cond=10.0).sample(16, g)
+    batch, steps = ctx.setting("numeric_prompts", 16, 16), ctx.setting("numeric_newton_steps", 12, 12)
+    p = LinearRegressionTask(d=8, n=20, cond=10.0).sample(batch, g)
     S = p.X.transpose(1, 2) @ p.X
-    M = newton_schulz(S, 12)
+    M = newton_schulz(S, steps)
     E = torch.eye(8, dtype=torch.float64) - M @ S
     nrm = torch.linalg.matrix_norm(E, ord=2)  # (k+1, B)
     ok = nrm[:-1] > 1e-6
@@ -80,7 +89,7 @@ def _newton_recursion(ctx: RunContext) -> Outcome:
                   "‖E_{k+1}‖/‖E_k‖² = 1 exactly; float64 round-off in E_k ≈ 1e-15·cond relative to ‖E_k‖ >= 1e-6"),
         ],
         measured={"norm_ratio_max_dev": dev, "norms_first_prompt": nrm[:, 0].tolist()},
-        config={"sympy_dims": dims, "numeric": {"d": 8, "n": 20, "cond": 10, "batch": 16, "steps": 12}},
+        config={"sympy_dims": dims, "numeric": {"d": 8, "n": 20, "cond": 10, "batch": batch, "steps": steps}},
     )
 
 
@@ -102,8 +111,8 @@ def _alpha_boundary(ctx: RunContext) -> Outcome:
     from theory.samplers import LinearRegressionTask
 
     g = ctx.generator("prompts")
-    steps = ctx.pick(80, 120)
-    p = LinearRegressionTask(d=20, n=40).sample(ctx.pick(8, 32), g)
+    steps = ctx.setting("alpha_newton_steps", 80, 120)
+    p = LinearRegressionTask(d=20, n=40).sample(ctx.setting("alpha_prompts", 8, 32), g)
     X = p.X
     S = X.transpose(1, 2) @ X
     lmax = torch.linalg.eigvalsh(S)[:, -1]
@@ -213,7 +222,8 @@ def _rates(ctx: RunContext) -> Outcome:
 
     eps = [10.0**-e for e in range(2, 13)]
     kappas = [1.0, 10.0, 100.0, 1e3, 1e4]
-    cfg = RATES_SETTINGS[ctx.profile]
+    cfg = {key: _table_setting(ctx, f"rates_{key}", RATES_SETTINGS, key) for key in ("draws", "conds", "max_gd")}
+    ref_prompts = ctx.setting("rates_reference_prompts", 4, 4)
     sweep = rate_sweep(eps, kappas, 20, cfg["draws"], ctx.generator("sweep"))
     nf, gf = fit_newton_rate(sweep), fit_gd_rate(sweep)
     # cross-check the exact spectral formulas against float64 iterations (fact sheet reference setting)
@@ -222,7 +232,7 @@ def _rates(ctx: RunContext) -> Outcome:
     ref_rows, mismatch = [], 0
     for c in conds:
         sigma = spd_with_condition(20, c, g) if c > 1 else torch.eye(20, dtype=torch.float64)
-        p = LinearRegressionTask(d=20, n=40, sigma=sigma).sample(4, g)
+        p = LinearRegressionTask(d=20, n=40, sigma=sigma).sample(ref_prompts, g)
         nt, gd_it = iterated_steps(p, 1e-8, max_gd=cfg["max_gd"])
         S = p.X.transpose(1, 2) @ p.X
         lam, V = torch.linalg.eigh(S)
@@ -344,12 +354,13 @@ def _compact_construction(ctx: RunContext) -> Outcome:
     from theory.samplers import LinearRegressionTask, spd_with_condition
 
     g = ctx.generator("prompts")
-    settings = ctx.pick(*CONSTRUCTION_SETTINGS)
+    settings = ctx.setting("construction_settings", *CONSTRUCTION_SETTINGS)
+    batch = ctx.setting("construction_prompts", 16, 16)
     worst, worst_pred, count_err, idle = 0.0, 0.0, 0, 0
     rows, series = [], {}
     for d, n, cond, k in ctx.track(settings, "settings"):
         sigma = spd_with_condition(d, cond, g) if cond > 1 else torch.eye(d, dtype=torch.float64)
-        prompt = LinearRegressionTask(d=d, n=n, m=3, sigma=sigma).sample(16, g)
+        prompt = LinearRegressionTask(d=d, n=n, m=3, sigma=sigma).sample(batch, g)
         tr = run_newton_construction(prompt, k)
         size = structure(tr.transformer)  # counted from the built weights
         count_err += abs(size.depth - (k + SETUP_LAYERS))
@@ -372,7 +383,7 @@ def _compact_construction(ctx: RunContext) -> Outcome:
     except ValueError as e:
         all_msg = str(e)
     names_all = float(all(s in all_msg for s in ("k:", "alpha:", "norm_bound:")))
-    counted = _counted_layers(ctx.pick(*LAYER_COST_STEPS))
+    counted = _counted_layers(ctx.setting("layer_cost_steps", *LAYER_COST_STEPS))
     cost = _layer_cost(counted)
     cost_err = sum(abs(r["paper_working_layers"] - (r["k"] + 8)) + abs(r["compact_working_layers"] - (r["k"] + 3))
                    for r in counted)
@@ -414,7 +425,7 @@ def _compact_construction(ctx: RunContext) -> Outcome:
                "records (2 linear-attention layers per step, 2024; 13 layers per step, the 2023 looped "
                "transformer), not measured here; their fixed set-up/read-out layers are not stated, so their "
                "lines in the figure count Newton layers only."],
-        config={"settings (d, n, cond, k)": settings, "batch": 16, "queries": 3,
+        config={"settings (d, n, cond, k)": settings, "batch": batch, "queries": 3,
                 "layer cost k range": [0, counted[-1]["k"]]},
     )
 
@@ -456,9 +467,10 @@ def _paper_runs(ctx: RunContext, settings: list[tuple[int, int, float, int]], va
     from constructions.structure import structure
 
     g = ctx.generator("prompts")
+    batch = ctx.setting("construction_prompts", 16, 16)
     rows, series, traces = [], {}, []
     for d, n, cond, k in ctx.track(settings, f"{variant} settings"):
-        prompt = _paper_prompt(d, n, cond, g, 16)
+        prompt = _paper_prompt(d, n, cond, g, batch)
         tr = run_newton_paper(prompt, k, "official", variant)  # type: ignore[arg-type]
         size = structure(tr.model)  # counted from the built weights
         per_layer = tr.deviations.max(1).values.tolist()  # layers 1 … k+8
@@ -475,7 +487,7 @@ def _boundary_demo(ctx: RunContext) -> dict:
     """α = 2/‖SSᵀ‖₂ (the paper's text) on one prompt: construction and float64 reference, error per Newton step."""
     from constructions.newton_paper import run_newton_paper, stall_diagnostics
 
-    d, n, k = BOUNDARY_SETTING
+    d, n, k = ctx.setting("boundary_setting", BOUNDARY_SETTING, BOUNDARY_SETTING)
     prompt = _paper_prompt(d, n, 1.0, ctx.generator("boundary"), 1)
     tr = run_newton_paper(prompt, k, "paper", "corrected")
     con, ref = stall_diagnostics(prompt, tr.estimates), stall_diagnostics(prompt, tr.ref_estimates)
@@ -492,8 +504,9 @@ def _roundoff_growth(ctx: RunContext) -> dict:
     1e-10 (reported, not checked: the acceptance range is k <= 8)."""
     from constructions.newton_paper import run_newton_paper
 
-    d, n, k = GROWTH_SETTING
-    tr = run_newton_paper(_paper_prompt(d, n, 1.0, ctx.generator("growth"), 16), k, "official", "corrected")
+    d, n, k = ctx.setting("growth_setting", GROWTH_SETTING, GROWTH_SETTING)
+    batch = ctx.setting("construction_prompts", 16, 16)
+    tr = run_newton_paper(_paper_prompt(d, n, 1.0, ctx.generator("growth"), batch), k, "official", "corrected")
     dev = tr.deviations.max(1).values[2: k + 3]  # layers 3 … k+3: Newton iterates 0 … k
     tail = dev[k // 2:]
     factor = float((tail[-1] / tail[0]) ** (1.0 / (len(tail) - 1)))
@@ -522,10 +535,11 @@ def _stall_checks(b: dict) -> list[Check]:
 def _paper_construction_corrected(ctx: RunContext) -> Outcome:
     from empirical.plotting.fu23 import plot_construction_deviation
 
-    settings = ctx.pick(*PAPER_CONSTRUCTION_SETTINGS)
+    settings = ctx.setting("paper_construction_settings", *PAPER_CONSTRUCTION_SETTINGS)
     rows, series, _ = _paper_runs(ctx, settings, "corrected")
     boundary = _boundary_demo(ctx)
     growth = _roundoff_growth(ctx)
+    bs, gs = ctx.settings["boundary_setting"], ctx.settings["growth_setting"]  # as read by the two demos
     worst = max(r["max_rel_dev"] for r in rows)
     count_err = sum(abs(r["layers"] - (r["k"] + 8)) for r in rows)
     idle = sum(r["layers"] - r["working_layers"] for r in rows)
@@ -550,8 +564,9 @@ def _paper_construction_corrected(ctx: RunContext) -> Outcome:
                "Corrected: the second head of each pair has V₂ = −V₁ (as printed V₂ = V₁; see "
                "fu23.paper_construction_as_printed). mov/mul/aff, which the paper takes from Akyürek et al. "
                "(causal softmax), are one-hot offset attention with a bilinear score, exact in float64.",
-               "α = 1/‖SSᵀ‖_F (the official code), one fixed weight per batch of 16 prompts. At α = 2/‖SSᵀ‖₂ "
-               f"(the paper's text, d={BOUNDARY_SETTING[0]}, n={BOUNDARY_SETTING[1]}, k={BOUNDARY_SETTING[2]}, one "
+               "α = 1/‖SSᵀ‖_F (the official code), one fixed weight per batch of "
+               f"{ctx.settings['construction_prompts']} prompts. At α = 2/‖SSᵀ‖₂ "
+               f"(the paper's text, d={bs[0]}, n={bs[1]}, k={bs[2]}, one "
                f"prompt) the error stalls at {boundary['missing_top_component']:.3g} (the lost top component) in "
                "the construction and in the float64 reference alike; with the official α it falls to "
                f"{boundary['error_official_alpha'][-1]:.2g}.",
@@ -559,13 +574,13 @@ def _paper_construction_corrected(ctx: RunContext) -> Outcome:
                "Newton's map only for symmetric T; round-off makes T slightly non-symmetric (and, n > d, the states "
                "slightly inconsistent with one T), and that part is doubled by every layer (T = S⁺ + A, A "
                "antisymmetric: → S⁺ + 2A), while the reference's 2M − MSM damps it. Measured at d="
-               f"{GROWTH_SETTING[0]}, n={GROWTH_SETTING[1]}: ×{growth['growth_factor_per_layer']:.2f} per Newton "
+               f"{gs[0]}, n={gs[1]}: ×{growth['growth_factor_per_layer']:.2f} per Newton "
                f"layer, past 1e-10 at k = {growth['first_k_over_1e-10']}; exact in real arithmetic, so the theorem "
                "holds, but in float64 this construction follows Newton only up to k ≈ 15 at 1e-10. (Queries reading "
                "the top block, −(n/2)Tx_t, and keys the bottom block, x_j, would compute 2T − TST and stay at "
                "round-off, measured ≈ 1e-13 at k = 24; that is not the paper's construction.)"],
-        config={"settings (d, n, cond, k)": settings, "batch": 16, "alpha": "official (1/‖SSᵀ‖_F)",
-                "boundary (d, n, k)": BOUNDARY_SETTING, "round-off growth (d, n, k)": GROWTH_SETTING},
+        config={"settings (d, n, cond, k)": settings, "batch": ctx.settings["construction_prompts"],
+                "alpha": "official (1/‖SSᵀ‖_F)", "boundary (d, n, k)": bs, "round-off growth (d, n, k)": gs},
     )
 
 
@@ -575,8 +590,8 @@ def _variant_comparison(ctx: RunContext) -> dict:
     layer past 1e-10 and the first non-finite layer of each variant."""
     from constructions.newton_paper import VARIANTS, run_newton_paper
 
-    d, n, k = GROWTH_SETTING
-    prompt = _paper_prompt(d, n, 1.0, ctx.generator("comparison"), 16)
+    d, n, k = ctx.setting("growth_setting", GROWTH_SETTING, GROWTH_SETTING)
+    prompt = _paper_prompt(d, n, 1.0, ctx.generator("comparison"), ctx.setting("construction_prompts", 16, 16))
     per_layer = {v: run_newton_paper(prompt, k, "official", v).deviations.max(1).values.tolist() for v in VARIANTS}
 
     def first(vals: list[float], test: Callable[[float], bool]) -> int | None:
@@ -591,7 +606,7 @@ def _paper_construction_as_printed(ctx: RunContext) -> Outcome:
     from constructions.newton_paper import EXTRA_LAYERS
     from empirical.plotting.fu23 import plot_construction_deviation, plot_printed_vs_corrected
 
-    settings = ctx.pick(*PRINTED_SETTINGS)
+    settings = ctx.setting("printed_settings", *PRINTED_SETTINGS)
     rows, series, traces = _paper_runs(ctx, settings, "printed")
     worst = max(r["max_rel_dev"] for r in rows)
     count_err = sum(abs(r["layers"] - (r["k"] + EXTRA_LAYERS)) for r in rows)
@@ -608,7 +623,8 @@ def _paper_construction_as_printed(ctx: RunContext) -> Outcome:
     fig = plot_construction_deviation(series, 1e-10, ctx.figure_path("per_layer_deviation"), first_layer=1,
                                       xlabel="layer (as printed: 1–3 set-up, 4 … k+3 Newton, 5 read-out)")
     both = _variant_comparison(ctx)
-    kc = GROWTH_SETTING[2]
+    gs = ctx.settings["growth_setting"]  # as read by _variant_comparison
+    kc = gs[2]
     label = {"printed": "printed (V₂ = V₁)", "corrected": "corrected (V₂ = −V₁)"}
     both_fig = plot_printed_vs_corrected({label[v]: x for v, x in both["per_layer_max_rel_dev"].items()}, 1e-10,
                                          (4, kc + 3), ctx.figure_path("printed_vs_corrected"), label["corrected"])
@@ -636,14 +652,15 @@ def _paper_construction_as_printed(ctx: RunContext) -> Outcome:
                "The state grows doubly exponentially with k and overflows float64 near k = 10 at d = 5.",
                "With V₂ = −V₁ every layer matches Newton at round-off: fu23.paper_construction_corrected. The verdict "
                "here is 'not reproduced' by design: the check states the theorem's expectation.",
-               f"Both variants on the same 16 prompts (figure printed_vs_corrected; d={GROWTH_SETTING[0]}, "
-               f"n={GROWTH_SETTING[1]}, k={kc}): printed passes 1e-10 at layer {over['printed']} and overflows "
-               f"float64 from layer {inf_at['printed']}; corrected "
+               f"Both variants on the same {ctx.settings['construction_prompts']} prompts (figure "
+               f"printed_vs_corrected; d={gs[0]}, n={gs[1]}, k={kc}): printed passes 1e-10 at layer "
+               f"{over['printed']} and overflows float64 from layer {inf_at['printed']}; corrected "
                + (f"stays below 1e-10 up to layer {over['corrected'] - 1} (Newton iterate {over['corrected'] - 4}), "
                   if over["corrected"] else "stays below 1e-10 at every layer; ")
                + "its deviation grows ×2 per Newton layer from round-off (the doubling of the asymmetric part, see "
                "fu23.paper_construction_corrected)."],
-        config={"settings (d, n, cond, k)": settings, "batch": 16, "alpha": "official (1/‖SSᵀ‖_F)"},
+        config={"settings (d, n, cond, k)": settings, "batch": ctx.settings["construction_prompts"],
+                "alpha": "official (1/‖SSᵀ‖_F)"},
     )
 
 
@@ -717,13 +734,30 @@ def stand_in_study(kind: str, layers: int, train: PromptBatch, test: PromptBatch
     return similarity_study(stand_in, train, test, paper_protocol(layers, OGD_RELAXATIONS))
 
 
-def _study_prompts(profile: str, seed: int, name: str, sizes: tuple[int, int]) -> tuple[PromptBatch, PromptBatch]:
-    """(probe-training, held-out) prompts of the model's task; keyed by the task, not the model, so models of the
-    same task (gpt2_iso, lstm_iso) and their controls are compared on the same prompts."""
-    from empirical.fu23_training import RECIPES, task_of
+#: ModelRecipe fields that are sizes: each is the setting ``<kind>_<field>`` (``gpt2_layers``, ``lstm_steps``, ...);
+#: the prompt dimensions d, n are ``prompt_d``, ``prompt_n`` (shared by every model of the claims)
+RECIPE_SIZES = ("width", "layers", "heads", "steps", "batch_size", "warmup", "curriculum_start_dims",
+                "curriculum_every")
+
+
+def recipe_of(ctx: RunContext, name: str) -> ModelRecipe:
+    """The recipe of model ``name`` at the context's profile, every size read through ``ctx.setting``: at the
+    defaults it is ``RECIPES[profile][name]`` itself (same recipe hash, so shipped models load); with overridden
+    sizes a new recipe, trained into the out folder."""
+    from empirical.fu23_training import RECIPES
+
+    q, f = RECIPES["quick"][name], RECIPES["full"][name]
+    sizes = {"d": ctx.setting("prompt_d", q.d, f.d), "n": ctx.setting("prompt_n", q.n, f.n)}
+    sizes |= {k: ctx.setting(f"{q.kind}_{k}", getattr(q, k), getattr(f, k)) for k in RECIPE_SIZES}
+    return replace(RECIPES[ctx.profile][name], **sizes)
+
+
+def _study_prompts(r: ModelRecipe, seed: int, sizes: tuple[int, int]) -> tuple[PromptBatch, PromptBatch]:
+    """(probe-training, held-out) prompts of the task of recipe ``r``; keyed by the task, not the model, so models
+    of the same task (gpt2_iso, lstm_iso) and their controls are compared on the same prompts."""
+    from empirical.fu23_training import task_of
     from empirical.seeding import torch_generator
 
-    r = RECIPES[profile][name]
     task = task_of(r)
     g = torch_generator(seed, "fu23", "study", f"d={r.d},n={r.n},cond={r.cond:g}")
     n_train, n_test = sizes
@@ -733,19 +767,18 @@ def _study_prompts(profile: str, seed: int, name: str, sizes: tuple[int, int]) -
 
 
 @cache
-def _study(profile: str, seed: int, device: str, name: str, sizes: tuple[int, int], out_dir: str,
+def _study(r: ModelRecipe, seed: int, device: str, sizes: tuple[int, int], out_dir: str,
            retrain: bool = False, progress: bool = False, subject: str = "model") -> dict:
-    """The pipeline on one subject: the trained model ``name`` (``subject="model"``: loaded, or trained when its
-    recipe has no model) or one of :data:`STAND_INS` with the model's depth, on the model's prompts. Cached per
-    run, so a ``retrain`` run trains each model once and claims sharing a subject compute it once."""
-    from empirical.fu23_training import RECIPES, load_or_train
+    """The pipeline on one subject: the trained model of recipe ``r`` (``subject="model"``: loaded, or trained
+    when the recipe has no model) or one of :data:`STAND_INS` with the model's depth, on the model's prompts.
+    Cached per run, so a ``retrain`` run trains each model once and claims sharing a subject compute it once."""
+    from empirical.fu23_training import load_or_train
     from empirical.probes import newton_settle_step, paper_protocol, similarity_study
     from empirical.seeding import child_seed
 
-    r = RECIPES[profile][name]
-    tr, te = _study_prompts(profile, seed, name, sizes)
+    tr, te = _study_prompts(r, seed, sizes)
     if subject != "model":
-        return {"result": stand_in_study(subject, r.layers, tr, te, child_seed(seed, "fu23", "stand_in", name)),
+        return {"result": stand_in_study(subject, r.layers, tr, te, child_seed(seed, "fu23", "stand_in", r.name)),
                 "layers": r.layers}
     model, side = load_or_train(r, device, out_dir, progress=progress, retrain=retrain)
     res = similarity_study(model, tr, te, paper_protocol(r.layers, OGD_RELAXATIONS))
@@ -756,14 +789,69 @@ def _study(profile: str, seed: int, device: str, name: str, sizes: tuple[int, in
     return {"result": res, "layers": r.layers, "newton_settle_step": newton_settle_step(te),
             "sidecar": {k: v for k, v in side.items() if k != "trained_now"},
             "trained_now": side.get("trained_now", False), "query_mse": query_mse, "zero_predictor_mse": zero_mse,
-            "cond": r.cond, "prompts": {"probe_training": sizes[0], "held_out": sizes[1], "d": r.d, "n": r.n}}
+            "cond": r.cond, "recipe": r, "prompts": {"probe_training": sizes[0], "held_out": sizes[1], "d": r.d,
+                                                     "n": r.n}}
+
+
+def study_sizes(ctx: RunContext) -> tuple[int, int]:
+    """(probe-training, held-out) prompts of the trained claims' pipeline (:data:`STUDY_SIZES`)."""
+    train = _table_setting(ctx, "probe_train_prompts", {p: v[0] for p, v in STUDY_SIZES.items()})
+    return train, _table_setting(ctx, "held_out_prompts", {p: v[1] for p, v in STUDY_SIZES.items()})
+
+
+def _parameters(r: ModelRecipe) -> int:
+    """Parameters of the recipe's model (:mod:`empirical.models.gpt2_icl`, :mod:`empirical.models.lstm`): read-in
+    (d+1)D + D and read-out D + 1; GPT-2: positions (2n+1)·D, per block 12D² + 13D (qkv, proj, 4D MLP, two
+    LayerNorms), final LayerNorm 2D; LSTM: per layer 8D² + 8D (input and hidden maps of the four gates)."""
+    D, ends = r.width, (r.d + 1) * r.width + r.width + r.width + 1
+    if r.kind == "gpt2":
+        return ends + (2 * r.n + 1) * D + r.layers * (12 * D * D + 13 * D) + 2 * D
+    return ends + r.layers * (8 * D * D + 8 * D)
+
+
+def _forward_bytes(r: ModelRecipe, sequences: int, positions: int) -> int:
+    """Peak bytes of :func:`empirical.probes.layer_features` on ``sequences`` prompts of T = 2n+1 tokens (no grad):
+    the stacked states S = 4(L+1)·N·T·D (float32), then S with the ``positions`` read, in float32 and float64,
+    12(L+1)·N·P·D; or, at the stack, S twice (the list and the stack) plus one layer's work: GPT-2 ≈ 4N·T·(14D +
+    2HT) (ln, qkv, attention weights and their softmax, projection, 4D MLP in and out), LSTM ≈ 4N·T·8D (gates)."""
+    N, T, D, L = sequences, 2 * r.n + 1, r.width, r.layers
+    stack = 4 * (L + 1) * N * T * D
+    work = 4 * N * T * (14 * D + 2 * r.heads * T) if r.kind == "gpt2" else 4 * N * T * 8 * D
+    return max(2 * stack + work, stack + 12 * (L + 1) * N * positions * D)
+
+
+def memory_estimate(r: ModelRecipe, probe_train: int, held_out: int) -> dict[str, int]:
+    """Peak tensor bytes (every device together) of the trained claims' phases at recipe ``r`` with
+    ``probe_train`` probe-training and ``held_out`` held-out prompts (formulas in the helpers):
+
+    * ``training_step``: gradients and Adam's two moments, 12·P bytes (P parameters, :func:`_parameters`), plus
+      the activations autograd keeps for one batch of B = batch_size prompts — GPT-2 ≈ 4B·T·L·(16D + 2HT) (the
+      block's inputs, qkv, attention weights, 4D MLP), LSTM ≈ 4B·T·(2(L+1)D + 16LD) (the stacked states, and
+      the fused kernel's gates, cell states and workspace: 14–16 D per token and layer, measured with
+      :class:`empirical.memory.PeakTensorBytes`);
+    * ``probe_features``: the probe-training features (:func:`_forward_bytes`, n + 1 positions) and their design
+      matrix, 8(L+1)·N·(n+1)·(D+1);
+    * ``induced_weights``: one pass of ≤ :data:`empirical.probes.INDUCED_CHUNK_SEQUENCES` of the held-out prompts'
+      2d one-query sequences, while the probe-training features (float64) and the query-position states of the
+      passes so far, 8(L+1)·held_out·2d·D, are alive.
+    """
+    from empirical.probes import INDUCED_CHUNK_SEQUENCES
+
+    T, D, L, P = 2 * r.n + 1, r.width, r.layers, r.n + 1
+    B = r.batch_size
+    acts = (4 * B * T * L * (16 * D + 2 * r.heads * T) if r.kind == "gpt2"
+            else 4 * B * T * (2 * (L + 1) * D + 16 * L * D))
+    features = 8 * (L + 1) * probe_train * P * D
+    return {"training_step": 12 * _parameters(r) + acts,
+            "probe_features": _forward_bytes(r, probe_train, P) + features + 8 * (L + 1) * probe_train * P,
+            "induced_weights": features + 8 * (L + 1) * held_out * 2 * r.d * D
+            + _forward_bytes(r, min(held_out * 2 * r.d, INDUCED_CHUNK_SEQUENCES), P)}
 
 
 def _get_study(ctx: RunContext, name: str, subject: str = "model") -> dict:
-    if ctx.profile == "full" and ctx.device.type != "cuda":
-        raise SkipClaim("needs cuda: the full profile trains 12-layer width-256 models at d = 20, n = 40")
-    return _study(ctx.profile, ctx.seed, str(ctx.device), name, STUDY_SIZES[ctx.profile], str(ctx.out_dir),
-                  ctx.retrain, ctx.progress, subject)
+    ctx.require_cuda("the full profile trains 12-layer width-256 models at d = 20, n = 40")
+    return _study(recipe_of(ctx, name), ctx.seed, str(ctx.device), study_sizes(ctx), str(ctx.out_dir), ctx.retrain,
+                  ctx.progress, subject)
 
 
 # -- judges: one SimilarityResult -> checks (the same for a model and its controls) ----------------------
@@ -939,7 +1027,7 @@ def _power_note(s: dict) -> str:
             "per-layer progress is resolvable")
 
 
-def _outcome(s: dict, checks: list[Check], m: dict, controls: list[Control], notes: list[str],
+def _outcome(ctx: RunContext, s: dict, checks: list[Check], m: dict, controls: list[Control], notes: list[str],
              figures: list[str], config: dict) -> Outcome:
     res = s["result"]
     return Outcome(checks=checks, controls=controls, figures=figures,
@@ -947,7 +1035,7 @@ def _outcome(s: dict, checks: list[Check], m: dict, controls: list[Control], not
                              "zero_predictor_mse": s["zero_predictor_mse"],
                              "newton_settle_step": s["newton_settle_step"], "checkpoint": s["sidecar"],
                              "trained_now": s["trained_now"]},
-                   notes=[_reduced_note(), *notes, _protocol_note(s), _power_note(s)],
+                   notes=[_scale_note(ctx.profile, s["recipe"]), *notes, _protocol_note(s), _power_note(s)],
                    config={"newton_slope_min": NEWTON_SLOPE_MIN, "linear_r2_min": LINEAR_R2_MIN,
                            "gd_bits_per_layer_min": GD_BITS_PER_LAYER_MIN, "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
                            "stand_in_noise": STAND_IN_NOISE, "prompts": s["prompts"], **config})
@@ -1010,14 +1098,14 @@ def _layers_track_newton(ctx: RunContext) -> Outcome:
     s, checks, m, controls = _judged(ctx, "fu23.layers_track_newton")
     figs = [_heatmaps(ctx, s["result"], "similarity_heatmaps", "GPT-2 (isotropic x): SimE vs Newton / GD"),
             _best_match_figure(ctx, m, controls, "best_newton_step", "best_match", log_y=False)]
-    return _outcome(s, checks, m, controls, [_learning_note(s, "gpt2_iso"), _slope_note(m)], figs,
+    return _outcome(ctx, s, checks, m, controls, [_learning_note(s, "gpt2_iso"), _slope_note(m)], figs,
                     {"model": "gpt2_iso"})
 
 
 def _gd_exponential(ctx: RunContext) -> Outcome:
     s, checks, m, controls = _judged(ctx, "fu23.gd_needs_exponentially_more")
     fig = _best_match_figure(ctx, m, controls, "best_gd_step", "best_match", log_y=True)
-    return _outcome(s, checks, m, controls, [
+    return _outcome(ctx, s, checks, m, controls, [
         _learning_note(s, "gpt2_iso"),
         f"matched GD steps (official step 0.01) per layer 1 … L: {m['best_gd_step']}; with the best fixed step: "
         f"{s['result'].refs['gd_best'].best(slice(1, None))[0].tolist()}"], [fig], {"model": "gpt2_iso"})
@@ -1027,7 +1115,7 @@ def _ill_conditioned(ctx: RunContext) -> Outcome:
     s, checks, m, controls = _judged(ctx, "fu23.ill_conditioned")
     figs = [_heatmaps(ctx, s["result"], "similarity_heatmaps", "GPT-2 trained and tested at cond(Σ) = 100"),
             _best_match_figure(ctx, m, controls, "best_newton_step", "best_match", log_y=False)]
-    return _outcome(s, checks, m, controls, [
+    return _outcome(ctx, s, checks, m, controls, [
         _learning_note(s, "gpt2_ill"), _slope_note(m),
         "ill-conditioned: a fresh Σ with cond(Σ) = 100 per prompt (geometric spectrum, Haar rotation), for training "
         "and testing; GD run long enough reaches whatever Newton reaches (both end at least squares), so the check is "
@@ -1056,11 +1144,11 @@ def _lstm(ctx: RunContext) -> Outcome:
     fig = plot_best_match(list(range(1, max(len(tf_st), len(ls_st)) + 1)),
                           {"GPT-2 vs Newton": tf_st, "LSTM vs Newton": ls_st}, ctx.figure_path("best_match"))
     zero = next(c for c in controls if c.name == "zero")
-    return _outcome(s, checks, {
+    return _outcome(ctx, s, checks, {
         **m, "transformer_same_statistic": tf_checks[0].as_dict(), "transformer_last_layer": tf_m,
         "transformer_minus_lstm_last_layer_best_newton_sime": diff, "transformer_best_newton_step": tf_st,
         "lstm_best_newton_step": ls_st, "transformer_query_mse": tf["query_mse"]}, controls, [
-        _learning_note(tf, "gpt2_iso"), _learning_note(s, "lstm_iso"),
+        _scale_note(ctx.profile, tf["recipe"]), _learning_note(tf, "gpt2_iso"), _learning_note(s, "lstm_iso"),
         "former statistic, reported only: transformer minus LSTM best Newton SimE at the last layer "
         f"{diff['difference']:.3g}, paired bootstrap interval [{diff['interval'][0]:.3g}, {diff['interval'][1]:.3g}]; "
         f"the zero predictor's best Newton SimE is {zero.measured['last_layer_best_newton_sime']:.3g} (SimE is "

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from empirical.claims.core import Check, Claim, Control, Outcome, Paper, RunContext, SkipClaim
+
+if TYPE_CHECKING:
+    from empirical.he25_training import Recipe
 
 PAPER = Paper(
     key="he25",
@@ -23,20 +28,32 @@ PAPER = Paper(
     arxiv="2501.01312",
 )
 
-#: Problem sizes of the quick profile (tests shrink them with monkeypatch.setitem; the claim JSON records them).
+#: Problem sizes of the quick profile, read through ``ctx.setting`` under the same names (:func:`_n`): tests shrink
+#: them by ``RunContext.overrides`` (or monkeypatch.setitem); the claim JSON records the values read (``settings``).
 SIZES: dict = {
+    "relu_pair": [(4, 12, 10, 3), (2, 30, 64, 8), (8, 5, 3, 5)],  # (B, D, N, r)
+    "covariance": [(4, 16, 8), (8, 64, 4), (5, 5, 4)],  # (d, N, B)
+    "inverse_sqrt_M": [4, 8, 16, 32, 64, 128, 400],  # knot counts of the measured/predicted sweep
     "seed_draws": 20_000_000,  # d = 50, η = 0.01: the bound exceeds the truth by 6 binomial SE at 2e7 draws
     "bound_spectra": [(3, 250), (5, 250), (8, 250), (12, 250)],
     "power_construction": [(4, 16, 2, 20, 8), (8, 64, 3, 40, 4)],  # (d, N, k, τ, B)
     "inexact": (5, 20, 2, 25, 8),
+    "deflation_boundary": (400, 60),  # (tokens, iterations) of the 2ηλ_1 > λ_2 demonstration
     "topk": [(4, 16, 2, 20, 8, 1e-4, 0.3), (8, 64, 3, 40, 4, "M400", 0.2)],  # (d, N, k, τ, B, η or M, min gap)
     # 400 trials: the sheet-equivalence margin is 3√2 SE of a 50-trial estimate; our interval must be narrower
     "cluster_ref": {"N": 200, "trials": 400, "d": (50, 400), "mu": (1.5, 2.0, 2.5, 3.0)},
     "cluster_construction": {"B": 8, "grid": [(50, 200, 1.5), (50, 200, 2.0), (10, 64, 2.0)]},
+    "size_d": (2, 4, 8, 16),  # claim 9: dimensions the counted sizes must not grow with
     "test_instances": 4000,  # trained claims: effect margins need the null's SE ≈ 0.009 skill (EFFECT_MARGIN)
     "harder_instances": 2000,  # claim 13 (d = 10 forward passes are costly; its effects are >= 2x the margin)
     "real_frames": 50,  # claim 18: Haar projection frames of the digits, equal shares of the prompts
     "probe_train": 3000,
+    "baseline_instances": 2000,  # claim 12: instances that fix the constant mean-eigenvalue predictor
+}
+#: The full profile's value of a size, from its quick value, where the two differ (every other size is the same).
+FULL_SIZES: dict[str, Callable[[Any], Any]] = {
+    "cluster_ref": lambda q: {**q, "trials": 4 * q["trials"]},
+    "cluster_construction": lambda q: {**q, "B": 50},
 }
 
 #: float64 round-off of the constructions (sums of ≤ N + d products per layer; contracting power map).
@@ -57,9 +74,10 @@ def _bootstrap_diff_ci(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, r
     return float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
 
 
-def _n(ctx: RunContext, key: str) -> int:
-    """A quick-profile size: ``ctx.overrides[key]`` (tests) or SIZES[key]."""
-    return ctx.overrides.get(key, SIZES[key])
+def _n(ctx: RunContext, key: str) -> Any:
+    """The size ``key``: ``ctx.setting(key, SIZES[key], its full value)`` (:data:`FULL_SIZES`, else the same)."""
+    quick = SIZES[key]
+    return ctx.setting(key, quick, FULL_SIZES[key](quick) if key in FULL_SIZES else quick)
 
 
 def _controls(ctx: RunContext, setup: dict, run, specs: dict[str, tuple[str, str]]) -> list[Control]:
@@ -82,7 +100,7 @@ def _relu_pair(ctx: RunContext) -> Outcome:
 
     g = ctx.generator("data")
     worst = 0.0
-    for B, D, N, r in [(4, 12, 10, 3), (2, 30, 64, 8), (8, 5, 3, 5)]:
+    for B, D, N, r in _n(ctx, "relu_pair"):
         H = torch.randn(B, D, N, generator=g, dtype=torch.float64)
         Q, K = torch.randn(r, D, generator=g, dtype=torch.float64), torch.randn(r, D, generator=g, dtype=torch.float64)
         V = torch.randn(D, D, generator=g, dtype=torch.float64)
@@ -109,7 +127,7 @@ def _covariance(ctx: RunContext) -> Outcome:
 
     g = ctx.generator("data")
     worst, beyond = 0.0, 0.0
-    for d, N, B in [(4, 16, 8), (8, 64, 4), (5, 5, 4)]:
+    for d, N, B in _n(ctx, "covariance"):
         con = build_power_method(d, N, 1, 1)
         X = torch.randn(B, N, d, generator=g, dtype=torch.float64) * torch.linspace(0.5, 3, d, dtype=torch.float64)
         H, _ = forward(embed_pca(X, torch.ones(B, 1, d, dtype=torch.float64), con.layout), con.layers[:1])
@@ -158,7 +176,7 @@ def _inverse_sqrt(ctx: RunContext) -> Outcome:
     coef, _ = inverse_sqrt_leading_coefficient()
     rows = []
     for a, b in [(0.25, 4.0), (0.01, 1.0), (1e-2, 1e3), (1.0, 2.0)]:
-        for M in [4, 8, 16, 32, 64, 128, 400]:
+        for M in _n(ctx, "inverse_sqrt_M"):
             h = math.log(b / a) / M
             if h > 0.7:
                 continue
@@ -324,7 +342,8 @@ def _power_bound(ctx: RunContext) -> Outcome:
     meas, bnd = [], []
     worst = -math.inf
     n_spectra = 0
-    for d, B in SIZES["bound_spectra"]:
+    spectra = _n(ctx, "bound_spectra")
+    for d, B in spectra:
         lam = (0.1 + 4 * torch.rand(B, d, generator=g, dtype=torch.float64)).sort(-1, descending=True).values
         U = random_rotation(d, g, B)
         S = (U * lam.unsqueeze(1)) @ U.transpose(1, 2)
@@ -357,7 +376,7 @@ def _power_bound(ctx: RunContext) -> Outcome:
                 "spectra_tested",
                 n_spectra,
                 ">=",
-                min(1000, sum(b for _, b in SIZES["bound_spectra"])),
+                min(1000, sum(b for _, b in spectra)),
                 "sheet: >= 1000 random spectra",
             ),
         ],
@@ -389,7 +408,7 @@ def _power_construction(ctx: RunContext) -> Outcome:
     from empirical.plotting.he25 import plot_layer_deviation
 
     g = ctx.generator("data")
-    settings = SIZES["power_construction"]
+    settings = _n(ctx, "power_construction")
     worst_layer, worst_spread, sign_agree, series, rows = 0.0, 0.0, 1.0, {}, []
     for d, N, k, tau, B in ctx.track(settings, "settings"):
         inst, seeds, con, states, ref, dev = _construction_run(d, N, k, tau, B, Normaliser(), g)
@@ -446,7 +465,7 @@ def _inexact(ctx: RunContext) -> Outcome:
     from theory.spectral import rayleigh_angle_bound
 
     g = ctx.generator("data")
-    d, N, k, tau, B = SIZES["inexact"]
+    d, N, k, tau, B = _n(ctx, "inexact")
     dir_dev, norm_excess, lam_excess, ray_excess, resid_dev = 0.0, -math.inf, -math.inf, -math.inf, 0.0
     rows = []
     for nu in [
@@ -488,22 +507,24 @@ def _inexact(ctx: RunContext) -> Outcome:
     lam = torch.tensor([[1.0, 0.3, 0.1]], dtype=torch.float64)
     from theory.samplers import random_rotation
 
+    tokens, iterations = _n(ctx, "deflation_boundary")
     U = random_rotation(3, g)
-    Z = torch.randn(1, 400, 3, generator=g, dtype=torch.float64)
+    Z = torch.randn(1, tokens, 3, generator=g, dtype=torch.float64)
     X = (Z * lam.sqrt()) @ U.T
-    S = X.transpose(1, 2) @ X / 400
+    S = X.transpose(1, 2) @ X / tokens
     ev = torch.linalg.eigvalsh(S).flip(-1)
     seeds = torch.randn(1, 2, 3, generator=g, dtype=torch.float64)
     nu_bad = Normaliser("scaled", 0.5)
-    con = build_power_method(3, 400, 2, 60, nu_bad)
+    con = build_power_method(3, tokens, 2, iterations, nu_bad)
     flagged = float(any("deflation boundary" in v.message for v in assumptions(X, seeds, con, ev)))
     control = float(
         not any(
             "deflation boundary" in v.message
-            for v in assumptions(X, seeds, build_power_method(3, 400, 2, 60, Normaliser("scaled", 0.01)), ev)
+            for v in assumptions(X, seeds, build_power_method(3, tokens, 2, iterations, Normaliser("scaled", 0.01)),
+                                 ev)
         )
     )
-    run = power_deflation(S, seeds, 60, nu_bad)
+    run = power_deflation(S, seeds, iterations, nu_bad)
     v1 = torch.linalg.eigh(S)[1][..., -1]
     recon = float(((run.vectors[:, 1] * v1).sum(-1).abs() / torch.linalg.vector_norm(run.vectors[:, 1], dim=-1)).min())
     return Outcome(
@@ -554,7 +575,7 @@ def _topk(ctx: RunContext) -> Outcome:
             else Normaliser.relu_for_eta(e, 1e-2, 1e3),
             gap,
         )
-        for d, N, k, tau, B, e, gap in SIZES["topk"]
+        for d, N, k, tau, B, e, gap in _n(ctx, "topk")
     ]
     worst_ref, worst_true_excess, worst_lam_excess, rows = 0.0, -math.inf, -math.inf, []
     for d, N, k, tau, B, nu, gap in ctx.track(settings, "settings"):
@@ -658,7 +679,7 @@ def _size(ctx: RunContext) -> Outcome:
 
     M = 50
     rows = []
-    for d in (2, 4, 8, 16):
+    for d in _n(ctx, "size_d"):
         for k in sorted({1, 2, min(3, d)}):
             for tau in (1, 3, 10):
                 con = build_power_method(d, d + 2, k, tau, Normaliser("relu", 0.0, 1e-2, 1e3, M))
@@ -805,7 +826,7 @@ def _cluster_block(d: int, N: int, mu: float, trials: int, g: torch.Generator,
 def _cluster_setup(ctx: RunContext) -> dict:
     """Per setting (d, ‖μ‖) of the size grid: per-trial errors of every object on the same instances."""
     cfg = _n(ctx, "cluster_ref")
-    N, trials = cfg["N"], ctx.pick(cfg["trials"], 4 * cfg["trials"])
+    N, trials = cfg["N"], cfg["trials"]
     g = ctx.generator("data")
     gens = {role: ctx.generator("control", role) for role in CLUSTER_CONTROLS}
     blocks = [min(CLUSTER_CHUNK, trials - s) for s in range(0, trials, CLUSTER_CHUNK)]
@@ -921,9 +942,10 @@ def _cluster_construction(ctx: RunContext) -> Outcome:
     from theory.clustering import sample_gmm, spectral_labels, swap_invariant_accuracy
 
     g = ctx.generator("data")
-    tau, K, B = 10, 1e3, ctx.pick(SIZES["cluster_construction"]["B"], 50)
+    cfg = _n(ctx, "cluster_construction")
+    tau, K, B = 10, 1e3, cfg["B"]
     rows, mismatch, gap_excess = [], 0.0, -math.inf
-    for d, N, mu in SIZES["cluster_construction"]["grid"]:
+    for d, N, mu in cfg["grid"]:
         inst = sample_gmm(B, d, N, mu, g)
         seeds = torch.randn(B, N, generator=g, dtype=torch.float64)
         ref = reference_iterates(inst.X, seeds, tau)[-1]
@@ -1164,7 +1186,7 @@ def _first_setup(ctx: RunContext) -> dict:
     r = RECIPES[FIRST_MODEL]
     batch = _pca_batch(ctx, FIRST_MODEL)
     lam1 = batch["vals64"][:, 0]
-    mean_pred = float(pca_batch(r, ctx.generator("baseline"), 2000)["vals64"][:, 0].mean())
+    mean_pred = float(pca_batch(r, ctx.generator("baseline"), _n(ctx, "baseline_instances"))["vals64"][:, 0].mean())
     return {"batch": batch, "power": _power_cos(batch, r.layers, ctx.generator("seeds"))[-1].numpy(),
             "mean_err": ((mean_pred - lam1).abs() / lam1).numpy(), "mean_predictor": mean_pred}
 
@@ -1441,6 +1463,25 @@ def _probe_setup(ctx: RunContext) -> dict:
     return {"train": tr, "test": te, "power": _power_cos(te, r.layers, ctx.generator("seeds")).mean(-1).tolist()}
 
 
+def _feature_pass_bytes(r: Recipe, instances: int) -> int:
+    """Peak tensor bytes of one probe-feature pass (:func:`empirical.he25_training.predict_pca`, then
+    :func:`_pool`) of recipe ``r`` on ``instances`` prompts: with S = 4(L+1)·B·N·E (every layer's stream, float32),
+    the forward holds the list of states and their stack (2S) plus one block's work 4B·N·(12E + 2HN) (ln, qkv,
+    ReLU scores and their product, the 4E MLP); after it the float64 copy and its square in :func:`_pool` (4S); the
+    pooled features are 8(L+1)·B·(2E+1)."""
+    S = 4 * (r.layers + 1) * instances * r.N * r.E
+    work = 4 * instances * r.N * (12 * r.E + 2 * r.heads * r.N)
+    return max(2 * S + work, 4 * S) + 8 * (r.layers + 1) * instances * (2 * r.E + 1)
+
+
+def probe_memory_estimate(r: Recipe, probe_train: int, test_instances: int) -> int:
+    """Peak tensor bytes of he25.pretrained_layers_track_iterates' feature passes (the largest of its tensors, they
+    grow with the instance counts): one pass at the larger of the two sets (:func:`_feature_pass_bytes`) while the
+    other set's pooled features, 8(L+1)·B·(2E+1), are alive."""
+    big, small = max(probe_train, test_instances), min(probe_train, test_instances)
+    return _feature_pass_bytes(r, big) + 8 * (r.layers + 1) * small * (2 * r.E + 1)
+
+
 def _probe_run(ctx: RunContext, setup: dict, role: str) -> tuple[list[Check], dict]:
     from empirical.he25_training import RECIPES
 
@@ -1644,21 +1685,7 @@ def _real_data(ctx: RunContext) -> Outcome:
     )
 
 
-def _with_sizes(runner):
-    """Record the quick-profile problem sizes (SIZES) in every outcome's config."""
-
-    def run(ctx: RunContext) -> Outcome:
-        out = runner(ctx)
-        out.config = {**out.config, "sizes": {k: v for k, v in SIZES.items()}}
-        return out
-
-    run.__name__ = runner.__name__
-    run.__doc__ = runner.__doc__
-    return run
-
-
 def _c(id_: str, statement: str, source: str, evidence: tuple[str, ...], runner, acceptance: str) -> Claim:
-    runner = _with_sizes(runner)
     return Claim(
         id=f"he25.{id_}",
         paper="he25",

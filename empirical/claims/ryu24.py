@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from empirical.claims.core import Check, Claim, Control, Outcome, Paper, RunContext, SkipClaim
+from empirical.claims.core import Check, Claim, Control, Outcome, Paper, RunContext
 from empirical.neuralsvd.experiments import TopModes
 
 PAPER = Paper(
@@ -46,6 +46,10 @@ PAPER = Paper(
 #: float64 round-off for the closed-form checks: sums of O(mn) products of O(1) numbers, relative to the
 #: objective's scale; 1e-10 leaves a factor ~1e5 above machine epsilon for m, n <= 60.
 ROUNDOFF = 1e-10
+
+#: midpoint-rule nodes per axis of the oscillator evaluation on [−7, 7]^d, (1-D, 2-D): h = 0.02 and 0.1
+OSCILLATOR_GRID = (700, 140)
+
 
 CONFIG: dict[str, dict[str, dict[str, Any]]] = {
     "matrix": {
@@ -102,6 +106,7 @@ CONFIG: dict[str, dict[str, dict[str, Any]]] = {
             "lr": 3e-3,
             "width": 64,
             "sampler_std": 1.5,
+            "grid": OSCILLATOR_GRID,
         },
         "full": {
             "runs": [{"d": 1, "L": 8, "L_train": 10}, {"d": 2, "L": 10, "L_train": 12}],
@@ -110,6 +115,7 @@ CONFIG: dict[str, dict[str, dict[str, Any]]] = {
             "lr": 1e-3,
             "width": 128,
             "sampler_std": 1.5,
+            "grid": OSCILLATOR_GRID,
         },
     },
     # The orderings compare at the budget of the 1-D oscillator claim (6000 steps, where NeuralSVD reaches the sheet's
@@ -126,6 +132,7 @@ CONFIG: dict[str, dict[str, dict[str, Any]]] = {
             "lr": 3e-3,
             "width": 64,
             "sampler_std": 1.5,
+            "grid": OSCILLATOR_GRID,
         },
         "full": {
             "seeds": 5,
@@ -137,6 +144,7 @@ CONFIG: dict[str, dict[str, dict[str, Any]]] = {
             "lr": 1e-3,
             "width": 128,
             "sampler_std": 1.5,
+            "grid": OSCILLATOR_GRID,
         },
     },
     "nesting": {
@@ -151,6 +159,7 @@ CONFIG: dict[str, dict[str, dict[str, Any]]] = {
             "lr": 3e-3,
             "width": 64,
             "sampler_std": 1.5,
+            "grid": OSCILLATOR_GRID,
         },
         "full": {
             "seeds": 5,
@@ -163,6 +172,7 @@ CONFIG: dict[str, dict[str, dict[str, Any]]] = {
             "lr": 1e-3,
             "width": 128,
             "sampler_std": 1.5,
+            "grid": OSCILLATOR_GRID,
         },
     },
     "hydrogen": {
@@ -204,7 +214,11 @@ CONFIG: dict[str, dict[str, dict[str, Any]]] = {
 
 
 def _cfg(ctx: RunContext, name: str) -> dict[str, Any]:
-    return dict(CONFIG[name]["quick" if ctx.quick else "full"])
+    """``CONFIG[name]`` at the context's profile, every entry read through ``ctx.setting`` as ``<name>.<key>`` (tests
+    shrink a runner by overriding them). A key one profile lacks reads as None there and is left out."""
+    q, f = CONFIG[name].get("quick", {}), CONFIG[name].get("full", {})
+    values = {k: ctx.setting(f"{name}.{k}", q.get(k), f.get(k)) for k in [*q, *(k for k in f if k not in q)]}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _one_cpu_thread(runner: Callable[[RunContext], Outcome]) -> Callable[[RunContext], Outcome]:
@@ -227,8 +241,7 @@ def _one_cpu_thread(runner: Callable[[RunContext], Outcome]) -> Callable[[RunCon
 
 
 def _need_device_for_full(ctx: RunContext) -> None:
-    if not ctx.quick and ctx.device.type != "cuda":
-        raise SkipClaim("needs cuda: the full profile trains at paper scale (hours on CPU)")
+    ctx.require_cuda("the full profile trains at paper scale (hours on CPU)")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -815,7 +828,7 @@ def _oscillator_eval(model: nn.Module, op: Any, d: int, L: int, c: dict[str, Any
     from theory.operators_reference import oscillator_eigenfunctions, oscillator_levels
 
     E, idx = oscillator_levels(d, L)
-    pts, w = quadrature_grid(d, 7.0, c.get("grid", (700, 140))[0 if d == 1 else 1])
+    pts, w = quadrature_grid(d, 7.0, c.get("grid", OSCILLATOR_GRID)[0 if d == 1 else 1])
     return schrodinger_eval(TopModes(model, L), op, E, lambda x: oscillator_eigenfunctions(x, idx), pts, w)
 
 
@@ -1168,6 +1181,35 @@ def _hydrogen_eval(model: nn.Module, op: Any, c: dict[str, Any]) -> Any:
                             lambda x: hydrogen2d_eigenfunctions(x, L), pts, w)
 
 
+#: hidden layers of the hydrogen networks (NetConfig's default depth)
+HYDROGEN_DEPTH = 3
+
+
+def hydrogen_memory_estimate(c: dict[str, Any], d: int = 2) -> dict[str, int]:
+    """Peak tensor bytes (every device together) of ryu24.hydrogen at its settings ``c`` (:data:`CONFIG`): L_train
+    disjoint networks of width W and ``HYDROGEN_DEPTH`` hidden layers on 2k Fourier features, P parameters
+    (per network 2k·W + W + (depth − 1)(W² + W) + W + 1).
+
+    * ``training_step``: gradients and Adam's moments 12P, the weight average 4P (when ``ema``), and per batch
+      point the float32 forward Laplacian states autograd keeps — each hidden layer saves its input state and its
+      activation derivatives, ≤ 2(d+2)·L·W numbers, and the Fourier map 2(d+2)·2k: 4B(d+2)(2·depth·L·W + 4k);
+    * ``evaluation``: the float64 copy of the model 8P, one chunk of ``min(M, chunk_points)`` quadrature points
+      (M = n_r·n_θ; :func:`empirical.neuralsvd.experiments.chunk_points`) with at most 6 layer states of
+      (d+2)·L·W float64 numbers alive at once (a layer's input, σ, σ', σ'' and the chain-rule products; measured
+      ≈ 4.5 with :class:`empirical.memory.PeakTensorBytes`) plus the Fourier states 2·(d+2)·2k, and the
+      per-point results ψ, Tψ, the true functions and their weights, 4·8·M·L.
+    """
+    from empirical.neuralsvd.experiments import chunk_points
+
+    L, W, k, B = c["L_train"], c["width"], c["fourier"][0], c["batch"]
+    P = L * (2 * k * W + W + (HYDROGEN_DEPTH - 1) * (W * W + W) + W + 1)
+    M = c["polar"][1] * c["polar"][2]
+    chunk = min(M, chunk_points(d, L, W, 2 * k))
+    train = (12 + (4 if c.get("ema") else 0)) * P + 4 * B * (d + 2) * (2 * HYDROGEN_DEPTH * L * W + 4 * k)
+    evaluation = 8 * P + chunk * 8 * (d + 2) * (6 * L * W + 4 * k) + 4 * 8 * M * L
+    return {"training_step": train, "evaluation": evaluation}
+
+
 def _hydrogen_checks(ev: Any, profile: str) -> list[Check]:
     tol, reason = HYDROGEN_TOLERANCE[profile]
     return [Check("mean_rel_eigenvalue_err", float(np.mean(ev.rel_err)), "<=", tol, reason)]
@@ -1175,9 +1217,8 @@ def _hydrogen_checks(ev: Any, profile: str) -> list[Check]:
 
 @_one_cpu_thread
 def _hydrogen(ctx: RunContext) -> Outcome:
-    if not ctx.quick and ctx.device.type != "cuda":
-        raise SkipClaim("needs cuda: 2-D hydrogen at paper scale (L = 16, 5e5 steps; expected ≈ "
-                        f"{HYDROGEN_FULL_GPU_S_ESTIMATE / 60:.0f} min on one GPU, an estimate)")
+    ctx.require_cuda("2-D hydrogen at paper scale (L = 16, 5e5 steps; expected ≈ "
+                     f"{HYDROGEN_FULL_GPU_S_ESTIMATE / 60:.0f} min on one GPU, an estimate)")
     from empirical.neuralsvd.experiments import NetConfig, fit
     from empirical.neuralsvd.operators import SchrodingerOperator, coulomb2d_potential
     from empirical.train import TrainConfig
@@ -1187,7 +1228,7 @@ def _hydrogen(ctx: RunContext) -> Outcome:
     op = SchrodingerOperator(
         d=2, potential=coulomb2d_potential, shift=0.0, scale=c["scale"], sampler_std=c["sampler_std"]
     )
-    net = NetConfig(param="disjoint", width=c["width"], fourier=c["fourier"]).build(
+    net = NetConfig(param="disjoint", width=c["width"], depth=HYDROGEN_DEPTH, fourier=c["fourier"]).build(
         2, c["L_train"], generator=ctx.generator("init"), device=ctx.device
     )
     untrained = copy.deepcopy(net)

@@ -275,10 +275,15 @@ def eval_chunk_points(model: nn.Module, d: int, budget_bytes: int = EVAL_CHUNK_B
     model = _unwrap(model)
     nets = model.L if isinstance(model, DisjointNet) else 1
     widths = [p.shape[-1] for p in model.parameters() if p.ndim >= 2] or [1]
-    per_point = 8 * (d + 2) * 4 * max(nets * max(widths), max(widths))
     feats = getattr(model, "features", None)
-    if isinstance(feats, FourierFeatures):
-        per_point += 8 * (d + 2) * feats.out_dim
+    return chunk_points(d, nets, max(widths), feats.out_dim if isinstance(feats, FourierFeatures) else 0,
+                        budget_bytes)
+
+
+def chunk_points(d: int, nets: int, width: int, feature_dim: int, budget_bytes: int = EVAL_CHUNK_BYTES) -> int:
+    """:func:`eval_chunk_points` from the sizes: ``nets`` networks of hidden width ``width`` (largest weight dim),
+    ``feature_dim`` Fourier features (0: none); per point ``8(d+2)·4·max(nets·width, width) + 8(d+2)·feature_dim``."""
+    per_point = 8 * (d + 2) * 4 * max(nets * width, width) + 8 * (d + 2) * feature_dim
     return max(1, int(budget_bytes // per_point))
 
 
@@ -456,4 +461,4 @@ def svd_pair(f: nn.Module, g: nn.Module) -> SVDPair:
 
 
 __all__ += ["SchrodingerEval", "KernelEval", "make_sampler", "svd_pair", "Moments", "TopModes", "FixedFunctions",
-            "WeightAverage", "eval_chunk_points", "EVAL_CHUNK_BYTES"]
+            "WeightAverage", "eval_chunk_points", "chunk_points", "EVAL_CHUNK_BYTES"]
