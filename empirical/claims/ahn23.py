@@ -34,7 +34,8 @@ def _lemma1(ctx: RunContext) -> Outcome:
     from theory.samplers import LinearRegressionTask, spd_with_condition
 
     g = ctx.generator("prompts")
-    settings = ctx.pick(
+    settings = ctx.setting(
+        "settings",
         [(2, 3, 2, 1.0), (5, 20, 3, 10.0), (8, 4, 4, 100.0), (7, 30, 6, 30.0), (3, 50, 5, 1.0)],
         [(2, 3, 2, 1.0), (5, 20, 3, 10.0), (8, 4, 4, 100.0), (7, 30, 6, 30.0), (3, 50, 5, 1.0),
          (20, 40, 8, 100.0), (16, 8, 6, 10.0), (32, 64, 6, 1000.0)],
@@ -343,8 +344,8 @@ def _thm1(ctx: RunContext) -> Outcome:
     rows, checks = [], []
     planted, inverse, zero_loss, infinite_n = [], [], [], []
     worst_moment = 0.0
-    settings = ctx.pick([(3, 10, 10.0), (5, 20, 100.0)],
-                        [(3, 10, 10.0), (5, 20, 100.0), (8, 12, 1000.0), (10, 40, 10.0)])
+    settings = ctx.setting("settings", [(3, 10, 10.0), (5, 20, 100.0)],
+                           [(3, 10, 10.0), (5, 20, 100.0), (8, 12, 1000.0), (10, 40, 10.0)])
     for d, n, cond in ctx.track(settings, "numerical settings"):
         tag = f"d{d}_n{n}"
         sigma = spd_with_condition(d, cond, g)
@@ -411,7 +412,7 @@ def _thm1_isotropic(ctx: RunContext) -> Outcome:
 
     sym = check_isotropic_loss()
     rows, checks, zero_loss, infinite_n = [], [], [], []
-    for d, n in ctx.pick([(5, 20), (2, 5)], [(5, 20), (2, 5), (10, 30), (20, 40)]):
+    for d, n in ctx.setting("settings", [(5, 20), (2, 5)], [(5, 20), (2, 5), (10, 30), (20, 40)]):
         A0 = torch.eye(d, dtype=torch.float64) * n / (n + d + 1)
         theory = d * (d + 1) / (n + d + 1)
         task = LinearRegressionTask(d=d, n=n, sigma=torch.eye(d, dtype=torch.float64))
@@ -754,7 +755,8 @@ def _thm4_gdpp(ctx: RunContext) -> Outcome:
                                                                paper_start["loss_se"], paper)]
     at_paper = evaluate(torch.tensor(THM4_Q), torch.tensor(THM4_B))
     task10 = LinearRegressionTask(d=PAPER_D, n=10, sigma=sigma, prior="inverse_cov")
-    at_paper_n10 = _lsa_loss(*_gdpp_weights(torch.tensor(THM4_Q), torch.tensor(THM4_B), sinv), task10, 10_000,
+    at_paper_n10 = _lsa_loss(*_gdpp_weights(torch.tensor(THM4_Q), torch.tensor(THM4_B), sinv), task10,
+                             ctx.setting("n10_prompts", 10_000, 10_000),
                              ctx.generator("n10"))
     # Controls: the same fit (prompts, uninformed starts, optimiser), evaluation and checks in Theorem 3's family
     # (b = 0), whose optimum is known exactly: against it (positive) and against the paper's Theorem-4 values,
@@ -939,7 +941,7 @@ def _trained_1layer(ctx: RunContext) -> Outcome:
     task = LinearRegressionTask(d=d, n=n, sigma=sigma)
     # Quick budget: 3000 steps (final lr 0.005) left seed 3 at twice seed 0's distance from A_0 (stray blocks 0.053
     # against the a-priori 0.05); three more halvings (final lr 6e-4) put the Adam step noise well below every margin.
-    train_cfg = ctx.pick(dict(steps=6000, batch_size=500, lr=0.02, schedule="halve", halve_every=1000),
+    train_cfg = ctx.setting("train", dict(steps=6000, batch_size=500, lr=0.02, schedule="halve", halve_every=1000),
                          dict(steps=30_000, batch_size=20_000, lr=0.02, schedule="halve", halve_every=2000,
                               optimizer="adamw", grad_clip=0.01))
     sigma_recipe = ctx.pick({"kind": "spd_with_condition", "kappa": 4.0}, _PAPER_SIGMA_RECIPE)
@@ -991,7 +993,7 @@ def _trained_3layer(ctx: RunContext) -> Outcome:
     # Quick budget: at 9000 steps (final lr 0.025) the scalars sat 0.09 (seed 0) and 0.13 (seed 3) from a⋆, at the
     # a-priori 0.1: the flat scalar direction (Hessian eigenvalue 0.37) was still moving. Three more halvings (final
     # lr 0.003) let it settle.
-    train_cfg = ctx.pick(dict(steps=18_000, batch_size=250, lr=0.1, schedule="halve", halve_every=3000),
+    train_cfg = ctx.setting("train", dict(steps=18_000, batch_size=250, lr=0.1, schedule="halve", halve_every=3000),
                          dict(steps=30_000, batch_size=20_000, lr=0.02, schedule="halve", halve_every=2000,
                               optimizer="adamw", grad_clip=0.01))
     # Layers start apart (init std 0.2) in the quick profile: from a near-zero start the three layers move

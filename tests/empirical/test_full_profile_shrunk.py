@@ -10,7 +10,7 @@ tensor bytes from its settings. Each is checked against :class:`empirical.memory
 (an upper bound, at most 2x the measurement: a formula off by a factor cannot pass) and, at the full-profile
 settings, against :data:`empirical.memory.DEVICE_BUDGET_BYTES`.
 
-Adding a paper (ahn23, goulart24) means adding its key to :data:`PAPERS` and one row per claim to :data:`SHRINK`
+Adding a paper (goulart24) means adding its key to :data:`PAPERS` and one row per claim to :data:`SHRINK`
 (or :data:`NOT_IMPLEMENTED`); :func:`test_every_claim_has_a_row` names any claim without one.
 """
 
@@ -31,7 +31,7 @@ from empirical.claims import select_claims
 from empirical.memory import DEVICE_BUDGET_BYTES, GIB, peak_tensor_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
-PAPERS = ("fu23", "he25", "ryu24")
+PAPERS = ("ahn23", "fu23", "he25", "ryu24")
 #: address-space cap of a paper's subprocess: torch's libraries map ≈ 1.5 GiB; a shrunk run needs little more
 CAP_BYTES = 6 * GIB
 #: wall-clock limit of a paper's subprocess (≈ 20–40 s each on the loaded 2-core machine)
@@ -49,6 +49,9 @@ _FU23_LSTM = {"lstm_width": 16, "lstm_layers": 2, "lstm_steps": 20, "lstm_batch_
 _MATRIX = {"matrix.shapes": [(6, 5, 2), (5, 5, 2)], "matrix.train_shape": (6, 5, 2), "matrix.steps": 20,
            "matrix.n_gauges": 2}
 _NET = {"steps": 20, "batch": 16, "width": 8}
+#: ahn23 trained LSAs, shrunk: the full profile's AdamW schedule and clipping at 20 steps of batch 50
+_AHN23_TRAIN = {"train": {"steps": 20, "batch_size": 50, "lr": 0.02, "schedule": "halve", "halve_every": 10,
+                          "optimizer": "adamw", "grad_clip": 0.01}, "eval_prompts": 2000}
 
 
 def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +60,16 @@ def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
 
 #: claim id -> setting overrides that shrink its full profile to seconds on the CPU
 SHRINK: dict[str, dict[str, Any]] = {
+    "ahn23.lemma1": {"settings": [(2, 3, 2, 1.0), (3, 5, 2, 10.0)]},
+    "ahn23.thm1": {"settings": [(3, 10, 10.0)], "mc_prompts": 2000},
+    "ahn23.thm1_isotropic": {"settings": [(2, 5)], "mc_prompts": 2000},
+    "ahn23.data_inadequacy": {},
+    "ahn23.thm3_critical": {"mc_batches": 2, "mc_per_batch": 200, "hessian_samples": 100},
+    "ahn23.fig2": {},
+    "ahn23.thm4_gdpp": {"fit_prompts": 2000, "eval_prompts": 5000, "lbfgs_iterations": 10, "random_starts": 1,
+                        "n10_prompts": 200},
+    "ahn23.trained_1layer": dict(_AHN23_TRAIN),
+    "ahn23.trained_3layer": dict(_AHN23_TRAIN),
     "fu23.newton_recursion": {"sympy_dims": [2], "sympy_power_steps": 2, "numeric_prompts": 4,
                               "numeric_newton_steps": 8},
     "fu23.newton_alpha_boundary": {"alpha_newton_steps": 40, "alpha_prompts": 4},
@@ -104,7 +117,8 @@ NOT_IMPLEMENTED = {
     "he25.pretrained_layers_track_iterates", "he25.generalization_rate", "he25.real_data_transfer",
 }
 #: trained claims whose models go through empirical.checkpoints: a full-profile run must store them in its out folder
-CHECKPOINTED = {"fu23.layers_track_newton": ("gpt2_iso",), "fu23.gd_needs_exponentially_more": ("gpt2_iso",),
+CHECKPOINTED = {"ahn23.trained_1layer": ("trained_1layer",), "ahn23.trained_3layer": ("trained_3layer",),
+                "fu23.layers_track_newton": ("gpt2_iso",), "fu23.gd_needs_exponentially_more": ("gpt2_iso",),
                 "fu23.ill_conditioned": ("gpt2_ill",), "fu23.lstm_not_newton": ("gpt2_iso", "lstm_iso")}
 
 
