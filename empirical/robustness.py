@@ -5,6 +5,9 @@ claim at the first seed; claims that took at most ``--max-seconds`` there (defau
 a 2-core machine) are run at every other seed too. Each seed writes its claim JSON under ``<out>/seed-<s>/``;
 ``<out>/robustness.md`` and ``robustness.json`` hold one row per claim with the verdict at every seed. The
 command exits 1 when some claim's verdict kind differs across seeds (``nox -s robustness``).
+
+``--merge DIR [DIR ...]`` combines the ``robustness.json`` of runs made side by side (e.g. one process per core,
+each on some papers, with the same seeds and budget) into one table under ``--out``, without running anything.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import torch
 from empirical.artifacts import atomic_write_text, write_json
 from empirical.claims.core import Claim, verdict_kind
 
-__all__ = ["SeedRow", "parse_seeds", "robustness_table", "seed_rows", "main"]
+__all__ = ["SeedRow", "merge_runs", "parse_seeds", "robustness_table", "seed_rows", "main"]
 
 
 @dataclass
@@ -102,6 +105,38 @@ def robustness_table(rows: list[SeedRow], seeds: list[int], max_seconds: float) 
     return "\n".join(lines)
 
 
+def merge_runs(folders: list[Path]) -> tuple[list[SeedRow], list[int], float, str]:
+    """Rows of several runs' ``robustness.json`` (same seeds, budget and profile, no claim twice), in order."""
+    import json
+
+    rows: list[SeedRow] = []
+    meta: tuple[list[int], float, str] | None = None
+    for folder in folders:
+        path = Path(folder) / "robustness.json"
+        if not path.is_file():
+            raise ValueError(f"--merge: no robustness.json in {folder}")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        this = (data["seeds"], float(data["max_seconds"]), data["profile"])
+        if meta is not None and this != meta:
+            raise ValueError(f"--merge: {folder} used seeds/max-seconds/profile {this}, the first run {meta}")
+        meta = this
+        for r in data["rows"]:
+            if any(x.claim_id == r["id"] for x in rows):
+                raise ValueError(f"--merge: claim {r['id']} appears in more than one run")
+            rows.append(SeedRow(r["id"], {int(k): v for k, v in r["verdicts"].items()}, r["first_seed_s"]))
+    if meta is None:
+        raise ValueError("--merge: name at least one folder")
+    return rows, *meta
+
+
+def _write(out: Path, rows: list[SeedRow], seeds: list[int], max_seconds: float, profile: str) -> str:
+    table = robustness_table(rows, seeds, max_seconds)
+    atomic_write_text(out / "robustness.md", table)
+    write_json(out / "robustness.json", {"seeds": seeds, "max_seconds": max_seconds, "profile": profile,
+                                         "rows": [r.as_dict() for r in rows]})
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     from empirical.claims import select_claims
     from empirical.device import resolve_device
@@ -114,7 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     ap.add_argument("--out", type=Path, default=Path("results/robustness"))
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--merge", nargs="+", type=Path, metavar="DIR", help="combine earlier runs' tables into --out")
     args = ap.parse_args(argv)
+    if args.merge:
+        try:
+            rows, seeds, max_seconds, profile = merge_runs(args.merge)
+        except ValueError as e:
+            print(f"python -m empirical.robustness: error: {e}", file=sys.stderr)
+            return 2
+        print(_write(args.out, rows, seeds, max_seconds, profile))
+        return 0 if all(r.stable for r in rows) else 1
     try:
         seeds = parse_seeds(args.seeds)
         if not args.max_seconds > 0:
@@ -126,11 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rows = seed_rows(claims, seeds, args.out, device=device, profile=args.profile, max_seconds=args.max_seconds,
                      progress=not args.quiet)
-    table = robustness_table(rows, seeds, args.max_seconds)
-    atomic_write_text(args.out / "robustness.md", table)
-    write_json(args.out / "robustness.json", {"seeds": seeds, "max_seconds": args.max_seconds,
-                                              "profile": args.profile, "rows": [r.as_dict() for r in rows]})
-    print(table)
+    print(_write(args.out, rows, seeds, args.max_seconds, args.profile))
     return 0 if all(r.stable for r in rows) else 1
 
 

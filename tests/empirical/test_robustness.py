@@ -54,3 +54,22 @@ def test_command_line_exit_codes(tmp_path, monkeypatch, capsys):
 def test_bad_seed_lists_are_refused(text):
     with pytest.raises(ValueError, match="--seeds"):
         parse_seeds(text)
+
+
+def test_runs_made_side_by_side_merge_into_one_table(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    seed_rows_a = seed_rows([_claim("toy.stable", _stable)], [0, 1], a, device=torch.device("cpu"), profile="quick",
+                            max_seconds=60, progress=False)
+    seed_rows_b = seed_rows([_claim("toy.flaky", _seed_dependent)], [0, 1], b, device=torch.device("cpu"),
+                            profile="quick", max_seconds=60, progress=False)
+    for folder, rows in ((a, seed_rows_a), (b, seed_rows_b)):
+        (folder / "robustness.json").write_text(json.dumps(
+            {"seeds": [0, 1], "max_seconds": 60, "profile": "quick", "rows": [r.as_dict() for r in rows]}))
+    assert main(["--merge", str(a), str(b), "--out", str(tmp_path / "all")]) == 1  # the flaky claim
+    merged = json.loads((tmp_path / "all" / "robustness.json").read_text())
+    assert [r["id"] for r in merged["rows"]] == ["toy.stable", "toy.flaky"]
+    assert [r["stable"] for r in merged["rows"]] == [True, False]
+    assert main(["--merge", str(a), str(a), "--out", str(tmp_path / "twice")]) == 2  # a claim twice
+    (b / "robustness.json").write_text(json.dumps({"seeds": [0, 2], "max_seconds": 60, "profile": "quick",
+                                                   "rows": []}))
+    assert main(["--merge", str(a), str(b), "--out", str(tmp_path / "mixed")]) == 2  # other seeds
