@@ -29,6 +29,7 @@ import hashlib
 import json
 import math
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -238,7 +239,10 @@ def load_or_train(*, paper: str, name: str, recipe: Mapping[str, Any], out_dir: 
                        "metrics": side.get("metrics", {}), "recipe_sha256": digest}
     model = build()
     resume = target.with_suffix(".resume.pt")
+    t0 = time.perf_counter()
     metrics = dict(fit(model, resume))
+    # What retraining costs (robustness decides from it whether a claim can train a model at every seed).
+    metrics.setdefault("train_seconds", round(time.perf_counter() - t0, 1))
     save_model(model, target, config=recipe, command=command, seed=seed, metrics=metrics)
     resume.unlink(missing_ok=True)
     _TRAINED_NOW.add((str(target.resolve()), digest))

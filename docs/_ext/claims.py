@@ -453,7 +453,8 @@ class RobustnessTableDirective(ClaimsDirective):
         for r in data["rows"]:
             cells: list[Any] = [_para(_badge(r["verdicts"][s], short=True)) if r["verdicts"].get(s) else "—"
                                 for s in seeds]
-            slow = f"seed {seeds[0]} only ({r['first_seed_s']:.0f} s)"
+            why = r.get("note") or f"{r['first_seed_s']:.0f} s"
+            slow = f"seed {seeds[0]} only ({why})"
             same = ("yes" if r["stable"] else "NO") if r["looped"] else slow
             rows.append([_para(_claim_ref(r["id"])), *cells, same])
         intro = _para(f"Claims that took at most {data['max_seconds']:g} s at seed {seeds[0]} ran at every seed "

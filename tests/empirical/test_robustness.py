@@ -73,3 +73,24 @@ def test_runs_made_side_by_side_merge_into_one_table(tmp_path):
     (b / "robustness.json").write_text(json.dumps({"seeds": [0, 2], "max_seconds": 60, "profile": "quick",
                                                    "rows": []}))
     assert main(["--merge", str(a), str(b), "--out", str(tmp_path / "mixed")]) == 2  # other seeds
+
+
+def _loads_a_stored_model(seconds):
+    def runner(ctx):
+        metrics = {} if seconds is None else {"train_seconds": seconds}
+        info = {"source": "shipped" if ctx.seed == 0 else "trained", "recipe_sha256": "0" * 64, "metrics": metrics}
+        return Outcome(checks=[Check("x", 1.0, "<=", 2.0, "a priori")], measured={"model": {"checkpoint": info}})
+    return runner
+
+
+@pytest.mark.parametrize("seconds,looped", [(None, False), (1e6, False), (1.0, True)])
+def test_a_claim_that_loads_a_model_counts_its_training_time(tmp_path, seconds, looped):
+    """Seed 0 loads a shipped model; every other seed trains its own, which the budget must include."""
+    from empirical.robustness import training_cost
+
+    rows = seed_rows([_claim("toy.trained", _loads_a_stored_model(seconds))], [0, 1], tmp_path,
+                     device=torch.device("cpu"), profile="quick", max_seconds=60, progress=False)
+    assert rows[0].looped is looped
+    if not looped:
+        assert ("not recorded" if seconds is None else "trains a model") in rows[0].note
+    assert training_cost({"measured": {"a": [{"b": 1}]}}) == 0.0
