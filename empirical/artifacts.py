@@ -169,6 +169,8 @@ class ResultScan:
 
 
 _CLAIM_KEYS = ("id", "verdict", "checks")
+#: JSON files that may sit beside claim results and are not claim results (the seed-robustness table)
+_NOT_CLAIMS = frozenset({"robustness.json"})
 _CHECK_KEYS = ("name", "measured", "op", "threshold", "passed")
 
 
@@ -233,6 +235,8 @@ def scan_results(out_dir: Path | str) -> ResultScan:
     scan = ResultScan()
     found: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
     for p in sorted(Path(out_dir).glob("*.json")):
+        if p.name in _NOT_CLAIMS:
+            continue
         try:
             data = _read_claim_json(p)
         except (OSError, ValueError) as e:
