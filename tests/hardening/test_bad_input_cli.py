@@ -365,6 +365,15 @@ def test_duplicates_without_recorded_time_fall_back_to_mtime(tmp_path):
     assert scan.sources["fake.x"].name == "a.json" and [p.name for p in scan.ignored["fake.x"]] == ["b.json"]
 
 
+def test_the_robustness_table_beside_results_is_not_a_skipped_claim(tmp_path):
+    write_json(tmp_path / "fake.x.json", _payload("fake.x", "verified"))
+    write_json(tmp_path / "robustness.json", {"seeds": [0, 1], "rows": []})
+    write_json(tmp_path / "stray.json", {"seeds": [0, 1]})
+    scan = scan_results(tmp_path)
+    assert set(scan.results) == {"fake.x"}
+    assert [p.name for p, _ in scan.skipped] == ["stray.json"]  # any other foreign JSON is still reported
+
+
 def test_runner_records_finished_at(fakes, cwd, tmp_path, capsys):
     from datetime import datetime
 
