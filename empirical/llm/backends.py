@@ -9,6 +9,9 @@
   model is cached per process (loading de-quantises to fp32, ~20 s on 2 cores).
 * :class:`OpenAICompatibleBackend` — any server speaking the OpenAI ``/chat/completions`` (or
   ``/completions``) protocol, via the standard library only; temperature 0.
+* :class:`PredictorBackend` — a stand-in with a known answer for the arm's controls: it reads the numbers of
+  the prompt text and answers a given per-prompt predictor's value in the requested answer format. It needs
+  no extra, so the whole scoring pipeline runs (and is tested) without an LLM.
 
 ``mode``: ``chat`` sends the paper's text as one user turn (what the paper's API call did); ``plain``
 continues the raw text. Both record their decoding settings in :meth:`describe`.
@@ -16,14 +19,20 @@ continues the raw text. Both record their decoding settings in :meth:`describe`.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
+
+from torch import Tensor
+
+from empirical.llm.prompting import format_y, parse_prompt
 
 __all__ = [
     "Backend",
@@ -32,6 +41,8 @@ __all__ = [
     "smollm2_folder",
     "SmolLM2Backend",
     "OpenAICompatibleBackend",
+    "PredictorBackend",
+    "prompt_key",
 ]
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -225,3 +236,37 @@ class OpenAICompatibleBackend:
     def describe(self) -> dict[str, Any]:
         return {"backend": "openai-compatible", "base_url": self.base_url, "model": self.model, "mode": self.mode,
                 "decoding": "temperature 0"}
+
+
+#: A per-prompt predictor of a control backend: (Xc (c, d), Yc (c, k), xq (d,), prompt key) -> y_hat (k,).
+Predictor = Callable[[Tensor, Tensor, Tensor, int], Tensor]
+
+
+def prompt_key(prompt: str) -> int:
+    """An integer that identifies a prompt across context sizes: a hash of its first demonstration line (prompt i
+    at every c starts with the same demonstrations), for per-prompt draws that are shared by all c."""
+    first = prompt.split("- Given x=", 2)
+    if len(first) < 3:
+        raise ValueError("prompt: expected at least one '- Given x=' demonstration before the query")
+    return int.from_bytes(hashlib.sha256(first[1].encode()).digest()[:8], "big") >> 1
+
+
+@dataclass
+class PredictorBackend:
+    """A control "LLM" whose answer is known: it parses the prompt's numbers (as written, i.e. rounded;
+    :func:`~empirical.llm.prompting.parse_prompt`) and answers ``predict``'s value as the instructions request
+    (``v;`` per output at ``decimals`` decimals), so its answers go through the arm's parser, malformed-answer
+    accounting and scoring exactly like the LLM's. Not limited by ``max_new_tokens`` (it has no tokens)."""
+
+    name: str
+    predict: Predictor
+    decimals: int
+    description: str
+
+    def complete(self, prompt: str, max_new_tokens: int) -> str:
+        Xc, Yc, xq = parse_prompt(prompt)
+        return format_y(self.predict(Xc, Yc, xq, prompt_key(prompt)), self.decimals)
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": f"control:{self.name}", "description": self.description,
+                "answer": f"{self.decimals}-decimal numbers, each followed by ';'"}

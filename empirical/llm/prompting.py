@@ -28,7 +28,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-__all__ = ["HEADER", "format_number", "format_x", "format_y", "build_prompt", "parse_answer"]
+__all__ = ["HEADER", "format_number", "format_x", "format_y", "build_prompt", "parse_prompt", "parse_answer"]
 
 HEADER = (
     "You are observing a machine that takes an input x and produces an output y. Your task is to predict "
@@ -40,6 +40,8 @@ HEADER = (
 _LENIENT = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|nan)", re.IGNORECASE)
 _ECHO = re.compile(r"Given|x\s*=", re.IGNORECASE)
 _PAPER = re.compile(r"[-+]?\d+\.\d+(?:[eE][-+]?\d+)?")
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d*)?")
+_EXAMPLE = "- Given x="
 
 
 def format_number(v: float, decimals: int) -> str:
@@ -76,6 +78,32 @@ def build_prompt(Xc: Tensor, Yc: Tensor, xq: Tensor, *, matrix_side: int | None,
         lines.append(f"- Given x={format_x(x, matrix_side=matrix_side, decimals=decimals)}, y={format_y(y, decimals)}")
     lines.append(f"- Given x={format_x(xq, matrix_side=matrix_side, decimals=decimals)}, Predict y: _____")
     return "\n".join(lines)
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(v) for v in _NUMBER.findall(text)]
+
+
+def parse_prompt(text: str) -> tuple[Tensor, Tensor, Tensor]:
+    """The numbers a reader of a :func:`build_prompt` text sees: (Xc (c, d), Yc (c, k), xq (d,)) float64, as
+    written (rounded to the prompt's decimals). Used by the control backends, which answer from the text alone.
+
+    Raises ValueError for a text without demonstrations and a query line in that format."""
+    chunks = text.split(_EXAMPLE)[1:]
+    if len(chunks) < 2 or ", Predict y:" not in chunks[-1]:
+        raise ValueError("text: expected '- Given x=…, y=…' demonstration lines and a final '…, Predict y:' line")
+    xs, ys = [], []
+    for chunk in chunks[:-1]:
+        x_text, sep, y_text = chunk.rpartition(", y=")
+        if not sep:
+            raise ValueError(f"text: demonstration without ', y=': {chunk[:60]!r}")
+        xs.append(_numbers(x_text))
+        ys.append(_numbers(y_text))
+    xq = _numbers(chunks[-1].rpartition(", Predict y:")[0])
+    if len({len(x) for x in xs} | {len(xq)}) != 1 or len({len(y) for y in ys}) != 1:
+        raise ValueError("text: demonstrations and query of different sizes")
+    Xc, Yc, x = (torch.tensor(v, dtype=torch.float64) for v in (xs, ys, xq))
+    return Xc, Yc, x
 
 
 def parse_answer(text: str, k: int, mode: Literal["lenient", "paper"] = "lenient") -> list[float] | None:

@@ -223,3 +223,26 @@ def test_full_profile_meta_training_needs_cuda(monkeypatch, tmp_path):
     ctx = RunContext(profile="full", device=torch.device("cpu"), seed=0, out_dir=tmp_path, progress=False)
     with pytest.raises(SkipClaim, match="needs cuda"):
         g24._load_or_train_meta(ctx, "fixed")
+
+
+def test_family_prompts_extend_the_draw_without_changing_its_first_prompts():
+    """Claim function_family_icl's extra prompts (models and the noisy oracle only) come from their own streams:
+    every learner's first prompts are the same draw with or without them."""
+    from dataclasses import replace
+
+    from empirical.llm.benchmark import run_task
+
+    task = T("nuclear", 3, regime="family")
+    base = BenchConfig(tasks=(task,), cs=(1, 2, 4), prompts=8, cheap_prompts=16, baselines=("mean", "ridge"))
+    model = g24._at_init("family", "quick")  # any fixed network: its forward pass is what is paired
+    plain = run_task(task, base, 0, {"net": model})
+    more = run_task(task, replace(base, family_prompts=40), 0, {"net": model})
+    for c in base.cs:
+        for name in ("net", g24.ORACLE, "mean", "ridge"):
+            np.testing.assert_array_equal(more.errors[name][c].nse[:16], plain.errors[name][c].nse)
+        assert more.errors["net"][c].nse.shape == more.errors[g24.ORACLE][c].nse.shape == (40,)
+        assert more.errors["mean"][c].nse.shape == (16,)  # baselines stay at cheap_prompts
+    fixed = run_task(T("nuclear", 3), replace(base, family_prompts=40), 0)  # a fixed-regime task is not extended
+    assert fixed.errors[g24.ORACLE][1].nse.shape == (16,)
+    with pytest.raises(ValueError, match="family_prompts"):
+        BenchConfig(tasks=(task,), prompts=8, cheap_prompts=16, family_prompts=10)

@@ -18,7 +18,7 @@ from empirical.llm.metrics import (
     ratio_ci,
     summarize,
 )
-from empirical.llm.prompting import answers_to_tensor, build_prompt, format_number, parse_answer
+from empirical.llm.prompting import answers_to_tensor, build_prompt, format_number, parse_answer, parse_prompt
 from empirical.llm.tasks import MatrixFunctionTask as T
 from empirical.llm.tasks import target_stats, uniform_outside, within_prompt_variance
 
@@ -178,6 +178,24 @@ def test_prompt_format_is_the_papers():
 def test_parse_answer(text, k, lenient, paper):
     assert parse_answer(text, k, "lenient") == lenient
     assert parse_answer(text, k, "paper") == paper
+
+
+@pytest.mark.parametrize("task", [T("pnorm", 5, p=0.5), T("nuclear", 3), T("topk", 4, k=2)])
+def test_parse_prompt_reads_back_what_is_shown(task, gen):
+    d = task.sample(2, 4, gen, decimals=2)
+    Xc, Yc, xq, _ = d.split(3)
+    text = build_prompt(Xc[1], Yc[1], xq[1], matrix_side=task.n if task.is_matrix else None, decimals=2)
+    X, Y, x = parse_prompt(text)
+    # Inputs are sampled at 2 decimals, so they read back exactly; targets are shown rounded (half a unit off).
+    assert torch.equal(X, Xc[1]) and torch.equal(x, xq[1])
+    assert Y.shape == Yc[1].shape and float((Y - Yc[1]).abs().max()) <= 0.005 + 1e-9
+
+
+def test_parse_prompt_rejects_other_text():
+    with pytest.raises(ValueError, match="text:"):
+        parse_prompt("- Given x=[1.00], y=2.00;")  # no query line
+    with pytest.raises(ValueError, match="different sizes"):
+        parse_prompt("- Given x=[1.00, 2.00], y=2.00;\n- Given x=[1.00], Predict y: _____")
 
 
 def test_answers_to_tensor_counts_malformed():
