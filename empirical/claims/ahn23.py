@@ -173,7 +173,12 @@ def _loss_with_control_variate(weights: tuple[torch.Tensor, torch.Tensor], refer
 
     Returns {"loss", "loss_se" (control variate), "beta", "plain_loss", "plain_se" (sample mean alone)}.
     """
-    x, c = _lsa_losses([weights, reference], task, count, g)
+    return _control_variate_summary(*_lsa_losses([weights, reference], task, count, g), reference_loss)
+
+
+def _control_variate_summary(x: torch.Tensor, c: torch.Tensor, reference_loss: float) -> dict:
+    """Per-prompt losses x (N,) with a reference's c (N,) on the same prompts, whose mean is ``reference_loss``:
+    {"loss", "loss_se" (control variate, :func:`_control_variate_mean`), "beta", "plain_loss", "plain_se"}."""
     loss, se, beta = _control_variate_mean(x, c, reference_loss)
     plain, plain_se = _mean_se(x)
     return {"loss": loss, "loss_se": se, "beta": beta, "plain_loss": plain, "plain_se": plain_se}
@@ -739,9 +744,7 @@ def _thm4_gdpp(ctx: RunContext) -> Outcome:
         with torch.no_grad():
             x = _gdpp_per_prompt(torch.cat([q, b]).double(), eval_lam, True)
             c = _gdpp_per_prompt(reference, eval_lam, False)
-        loss, loss_se, beta = _control_variate_mean(x, c, thm3["loss"])
-        plain, plain_se = _mean_se(x)
-        return {"loss": loss, "loss_se": loss_se, "beta": beta, "plain_loss": plain, "plain_se": plain_se}
+        return _control_variate_summary(x, c, thm3["loss"])
 
     for fit in fits.values():
         fit.update(evaluate(fit["q"], fit["b"]))

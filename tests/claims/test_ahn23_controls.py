@@ -129,9 +129,7 @@ def theorem3_family_fit():
     with torch.no_grad():
         x = ahn23._gdpp_per_prompt(fit["q"], lam, free_b=False)
         c = ahn23._gdpp_per_prompt(torch.tensor([-v for v in a], dtype=torch.float64), lam, free_b=False)
-    loss, loss_se, _ = ahn23._control_variate_mean(x, c, opt["loss"])
-    ev = {"loss": loss, "loss_se": loss_se}
-    return fit, ev, a, opt["loss"]
+    return fit, ahn23._control_variate_summary(x, c, opt["loss"]), a, opt["loss"]
 
 
 def test_thm4_positive_control_recovers_theorem3_optimum(theorem3_family_fit):

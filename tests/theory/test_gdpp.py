@@ -24,13 +24,19 @@ def _gdpp_lsa_weights(q: torch.Tensor, b: torch.Tensor, sinv: torch.Tensor) -> t
     return P, Q
 
 
-@pytest.mark.parametrize("d,n,L", [(5, 20, 3), (3, 2, 4), (7, 40, 1), (4, 9, 2), (2, 1, 3)])
-def test_gdpp_equals_the_token_forward_pass(d: int, n: int, L: int) -> None:
-    g = torch.Generator().manual_seed(100 * d + n + L)
-    sigma = spd_with_condition(d, 10.0, g)
-    prompt = LinearRegressionTask(d=d, n=n, sigma=sigma, prior="inverse_cov").sample(32, g)
+def _random_gdpp(d: int, n: int, L: int, seed: int, cond: float, batch: int):
+    """Σ (condition ``cond``), a batch of Theorem-4 prompts (w⋆ ~ N(0, Σ⁻¹)) and random scalars q (L,), b (L − 1,)."""
+    g = torch.Generator().manual_seed(seed)
+    sigma = spd_with_condition(d, cond, g)
+    prompt = LinearRegressionTask(d=d, n=n, sigma=sigma, prior="inverse_cov").sample(batch, g)
     q = torch.randn(L, generator=g, dtype=torch.float64)
     b = torch.randn(L - 1, generator=g, dtype=torch.float64)
+    return sigma, prompt, q, b
+
+
+@pytest.mark.parametrize("d,n,L", [(5, 20, 3), (3, 2, 4), (7, 40, 1), (4, 9, 2), (2, 1, 3)])
+def test_gdpp_equals_the_token_forward_pass(d: int, n: int, L: int) -> None:
+    sigma, prompt, q, b = _random_gdpp(d, n, L, 100 * d + n + L, 10.0, 32)
     sinv = torch.linalg.inv(sigma)
     p = with_basis_queries(prompt.to(dtype=torch.float64))
     tokens = read_weights(lsa_forward(p.to_stacked(), *_gdpp_lsa_weights(q, b, sinv), p.n), p.n, d)  # (L+1, B, d)
@@ -69,11 +75,7 @@ def test_gdpp_rejects_bad_shapes() -> None:
 def test_spectral_losses_equal_the_matrix_recursion(d: int, n: int, L: int) -> None:
     from theory.algorithms.gdpp import gdpp_spectral_losses, gdpp_spectral_statistics, gdpp_statistics
 
-    g = torch.Generator().manual_seed(7 * d + n + L)
-    sigma = spd_with_condition(d, 20.0, g)
-    prompt = LinearRegressionTask(d=d, n=n, sigma=sigma, prior="inverse_cov").sample(64, g)
-    q = torch.randn(L, generator=g, dtype=torch.float64)
-    b = torch.randn(L - 1, generator=g, dtype=torch.float64)
+    sigma, prompt, q, b = _random_gdpp(d, n, L, 7 * d + n + L, 20.0, 64)
     S, h = gdpp_statistics(prompt)
     w = prompt.meta["w"].to(torch.float64)
     err = gdpp_readout(S, h, q, b, torch.linalg.inv(sigma))[-1] - w
