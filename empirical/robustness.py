@@ -46,6 +46,16 @@ class SeedRow:
         kinds = {verdict_kind(v) for v in self.verdicts.values() if v is not None}
         return len(kinds) <= 1
 
+    @property
+    def why_not_looped(self) -> str:
+        """The reason the claim ran at the first seed only: its note, else its wall time there."""
+        return self.note or f"{self.first_seed_s:.0f} s"
+
+    @classmethod
+    def from_dict(cls, r: dict[str, Any]) -> SeedRow:
+        """The inverse of :meth:`as_dict` (a row of ``robustness.json``)."""
+        return cls(r["id"], {int(k): v for k, v in r["verdicts"].items()}, r["first_seed_s"], r.get("note", ""))
+
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.claim_id, "verdicts": {str(k): v for k, v in self.verdicts.items()},
                 "first_seed_s": self.first_seed_s, "looped": self.looped, "stable": self.stable, "note": self.note}
@@ -126,7 +136,7 @@ def robustness_table(rows: list[SeedRow], seeds: list[int], max_seconds: float) 
              f"seed {seeds[0]} only.", "", head, "|---|" + "---|" * (len(seeds) + 1)]
     for r in rows:
         cells = [verdict_kind(v) if v is not None else "—" for v in r.verdicts.values()]
-        same = ("yes" if r.stable else "**NO**") if r.looped else f"not looped ({r.note or f'{r.first_seed_s:.0f} s'})"
+        same = ("yes" if r.stable else "**NO**") if r.looped else f"not looped ({r.why_not_looped})"
         lines.append(f"| `{r.claim_id}` | " + " | ".join(cells) + f" | {same} |")
     unstable = [r.claim_id for r in rows if not r.stable]
     lines += ["", f"Claims whose verdict changes with the seed: {', '.join(unstable) if unstable else 'none'}.", ""]
@@ -151,8 +161,7 @@ def merge_runs(folders: list[Path]) -> tuple[list[SeedRow], list[int], float, st
         for r in data["rows"]:
             if any(x.claim_id == r["id"] for x in rows):
                 raise ValueError(f"--merge: claim {r['id']} appears in more than one run")
-            rows.append(SeedRow(r["id"], {int(k): v for k, v in r["verdicts"].items()}, r["first_seed_s"],
-                                r.get("note", "")))
+            rows.append(SeedRow.from_dict(r))
     if meta is None:
         raise ValueError("--merge: name at least one folder")
     return rows, *meta

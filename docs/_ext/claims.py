@@ -441,6 +441,8 @@ class RobustnessTableDirective(ClaimsDirective):
     def run(self) -> list[nodes.Node]:
         import json
 
+        from empirical.robustness import SeedRow
+
         folders = results_dirs(self.env.srcdir, self.config.claims_results_dirs)
         candidates = [c for f in folders for c in (f / "robustness.json", f.parent / "robustness" / "robustness.json")]
         path = next((c for c in candidates if c.is_file()), None)
@@ -450,13 +452,10 @@ class RobustnessTableDirective(ClaimsDirective):
         data = json.loads(path.read_text(encoding="utf-8"))
         seeds = [str(s) for s in data["seeds"]]
         rows = []
-        for r in data["rows"]:
-            cells: list[Any] = [_para(_badge(r["verdicts"][s], short=True)) if r["verdicts"].get(s) else "—"
-                                for s in seeds]
-            why = r.get("note") or f"{r['first_seed_s']:.0f} s"
-            slow = f"seed {seeds[0]} only ({why})"
-            same = ("yes" if r["stable"] else "NO") if r["looped"] else slow
-            rows.append([_para(_claim_ref(r["id"])), *cells, same])
+        for row in map(SeedRow.from_dict, data["rows"]):
+            cells: list[Any] = [_para(_badge(v, short=True)) if v else "—" for v in row.verdicts.values()]
+            same = ("yes" if row.stable else "NO") if row.looped else f"seed {seeds[0]} only ({row.why_not_looped})"
+            rows.append([_para(_claim_ref(row.claim_id)), *cells, same])
         intro = _para(f"Claims that took at most {data['max_seconds']:g} s at seed {seeds[0]} ran at every seed "
                       f"({data['profile']} profile); slower ones at seed {seeds[0]} only. Source: ",
                       nodes.literal("", self.display_path(path.parent)), ".")
