@@ -58,6 +58,22 @@ def _cond(s: str) -> float:
     return v
 
 
+def _setting_override(s: str) -> tuple[str | None, str, object]:
+    """``[CLAIM_ID:]NAME=JSON`` -> (claim id or None for every selected claim, setting name, value)."""
+    target, sep, value = s.partition("=")
+    if not sep or not target:
+        raise argparse.ArgumentTypeError(f"expected [CLAIM_ID:]NAME=VALUE, got {s!r}")
+    claim_id, colon, name = target.rpartition(":")
+    if not name or (colon and not claim_id):
+        raise argparse.ArgumentTypeError(f"expected [CLAIM_ID:]NAME=VALUE, got {s!r}")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        raise argparse.ArgumentTypeError(
+            f"{name}: the value is JSON (a number, true/false, a list, a quoted string), got {value!r}") from None
+    return claim_id or None, name, parsed
+
+
 def _build_parser() -> _Parser:
     p = _Parser(prog=PROG, description="Verify and reproduce 'transformers learn numerical algorithms'.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -82,6 +98,11 @@ def _build_parser() -> _Parser:
     run.add_argument("--threads", type=_positive_int("--threads"), default=None, metavar="N",
                      help="torch CPU threads (torch.set_num_threads; default: torch's own choice); every claim "
                           "JSON records the thread settings under 'threads'")
+    run.add_argument("--set", type=_setting_override, action="append", default=[], dest="overrides",
+                     metavar="[CLAIM_ID:]NAME=VALUE",
+                     help="override a named setting (a size, step count, batch: the 'settings' of a claim's JSON) "
+                          "with a JSON value, for every selected claim or for CLAIM_ID only; a claim that does not "
+                          "read the setting ends in 'error', so a misspelt name never runs at the default size")
 
     con = sub.add_parser("construct", help="build a construction and compare it layer by layer with its algorithm")
     con.add_argument("name", metavar="NAME", help="construction name (see `icl-verify construct --list x`)")
@@ -164,6 +185,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     # every command-line value is checked before the first claim runs: a bad --out must not cost a claim
     claims = _select(args.selectors)
+    overrides = _overrides_by_claim(args.overrides, claims)
     device = _device(args.device)
     out = check_out_dir(args.out if args.out is not None else Path("results") / args.profile)
     args.log_dir = out / "logs"  # where main() puts the traceback of an unexpected error from here on
@@ -177,7 +199,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     results = run_claims(claims, profile=args.profile, device=device, seed=args.seed, out_dir=out,
-                         progress=not args.quiet, retrain=args.retrain, on_result=report)
+                         progress=not args.quiet, retrain=args.retrain, on_result=report,
+                         overrides=overrides)
     print(_verdict_table(results))
     print(f"\nresults: {out}/ (summary.md, <claim>.json, figures/)")
     errors = [cid for cid, r in results.items() if r["verdict"] == "error"]
@@ -190,6 +213,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"not reproduced or inconclusive: {', '.join(failing)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _overrides_by_claim(given: list[tuple[str | None, str, object]], claims: list[Claim]) -> dict[str, dict]:
+    """``--set`` values per selected claim id; one naming a claim that is not selected is a usage error."""
+    ids = [c.id for c in claims]
+    out: dict[str, dict] = {}
+    for claim_id, name, value in given:
+        if claim_id is not None and claim_id not in ids:
+            raise UsageError(f"--set: {claim_id}:{name} names a claim that is not selected ({' '.join(ids)})")
+        for cid in ids if claim_id is None else [claim_id]:
+            out.setdefault(cid, {})[name] = value
+    return out
 
 
 def _cmd_construct(args: argparse.Namespace) -> int:

@@ -97,6 +97,10 @@ USAGE_CASES = [
     ("unknown-command", ["fly"], "command"),
     ("list-unknown-id", ["list", "nope"], "ID_OR_PAPER"),
     ("list-unknown-flag", ["list", "--csv"], "--csv"),
+    ("set-no-value", ["run", "fake.ok", "--set", "steps", "--out", "{out}"], "--set"),
+    ("set-no-name", ["run", "fake.ok", "--set", "=3", "--out", "{out}"], "--set"),
+    ("set-not-json", ["run", "fake.ok", "--set", "steps=ten", "--out", "{out}"], "steps"),
+    ("set-unselected-claim", ["run", "fake.ok", "--set", "fake.bad:steps=3", "--out", "{out}"], "--set"),
 ]
 
 
@@ -452,3 +456,20 @@ def test_subprocess_run_into_a_folder_with_stray_files(cwd, tmp_path):
     assert f"- `{CHEAP}`: used `{CHEAP}.json`; ignored `{CHEAP} (copy).json`" in summary
     assert "`junk.json`: not UTF-8" in summary and "`x.json`: a folder" in summary
     assert os.listdir(cwd) == []
+
+
+def test_set_reaches_the_claim_and_an_unread_name_is_an_error(monkeypatch, cwd, tmp_path, capsys):
+    """``--set`` overrides a named setting (recorded in the JSON); a name the runner never reads ends in 'error'."""
+
+    def runner(ctx) -> Outcome:
+        return Outcome(checks=[Check("c", float(ctx.setting("steps", 10, 100)), "<=", 1000.0, "why")])
+
+    claim = Claim("fake.sized", "fake", "statement", "Thm 0", ("numerical",), runner)
+    monkeypatch.setattr(registry, "select_claims", lambda sel: [claim])
+    out = tmp_path / "out"
+    code, _, _ = _run(["run", "fake.sized", "--out", str(out), "--set", "steps=7", "--quiet"], capsys)
+    r = json.loads((out / "fake.sized.json").read_text())
+    assert code == 0 and r["settings"]["steps"] == 7 and r["checks"][0]["measured"] == 7
+    code, _, err = _run(["run", "fake.sized", "--out", str(out), "--set", "fake.sized:stepz=7", "--quiet"], capsys)
+    r = json.loads((out / "fake.sized.json").read_text())
+    assert code == 1 and r["verdict"] == "error" and "'stepz'" in r["error"], r.get("error")
