@@ -18,6 +18,7 @@ on d from 2) and says so. Interrupted training resumes from its ``.resume.pt`` s
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from dataclasses import asdict, dataclass, replace
@@ -162,9 +163,13 @@ def _metrics(losses: list[float], device: str) -> dict:
             "device": device}
 
 
-def _command(out: Path, names: list[str], profile: str) -> str:
-    return "python -m empirical.fu23_training " + " ".join(
-        shlex.quote(a) for a in ["--out", str(out), "--profile", profile, "--models", *names])
+def _command(out: Path, r: ModelRecipe) -> str:
+    """The command that retrains ``r`` alone: by profile and name for a profile's recipe, else (a recipe shrunk or
+    changed through settings) by the recipe itself, so the recorded command always rebuilds the same model."""
+    profile = profile_of(r)
+    which = ["--recipe", json.dumps(asdict(r), sort_keys=True)] if profile == "custom" else [
+        "--profile", profile, "--models", r.name]
+    return "python -m empirical.fu23_training " + " ".join(shlex.quote(a) for a in ["--out", str(out), *which])
 
 
 def profile_of(r: ModelRecipe) -> str:
@@ -185,7 +190,7 @@ def load_or_train(r: ModelRecipe, device: torch.device | str = "cpu", out_dir: P
     model, info = stored_or_new(
         paper="fu23", name=r.name, recipe=asdict(r), out_dir=out_dir, build=lambda: build_model(r, device),
         fit=lambda m, resume: _metrics(_fit(r, m, device, progress, resume), str(device)),
-        command=_command(Path(out_dir), [r.name], profile_of(r)), seed=r.seed, retrain=retrain, device=device)
+        command=_command(Path(out_dir), r), seed=r.seed, retrain=retrain, device=device)
     return model, {"config": asdict(r), **info, "trained_now": info["source"] == "trained"}
 
 
@@ -198,17 +203,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", nargs="*", default=None, help=f"subset of {sorted(RECIPES['quick'])}")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--recipe", default=None, metavar="JSON",
+                    help="train this one recipe (the JSON a checkpoint's sidecar records under 'recipe') instead "
+                         "of --profile/--models: how a model shrunk or changed through settings is retrained")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.out is None:
         args.out = Path("results") / args.profile
-    names = args.models or sorted(RECIPES[args.profile])
-    for name in names:
-        if name not in RECIPES[args.profile]:
-            print(f"--models: unknown model {name!r} (known: {sorted(RECIPES[args.profile])})", file=sys.stderr)
+    if args.recipe is not None:
+        if args.models:
+            print("--recipe: give either --recipe or --models, not both", file=sys.stderr)
             return 2
-    for name in names:
-        _, info = load_or_train(RECIPES[args.profile][name], args.device, args.out, progress=True, retrain=True)
+        try:
+            recipes = [ModelRecipe(**json.loads(args.recipe))]
+        except (json.JSONDecodeError, TypeError) as e:
+            print(f"--recipe: not a fu23 model recipe ({e}); expected the JSON object of ModelRecipe's fields",
+                  file=sys.stderr)
+            return 2
+    else:
+        names = args.models or sorted(RECIPES[args.profile])
+        for name in names:
+            if name not in RECIPES[args.profile]:
+                print(f"--models: unknown model {name!r} (known: {sorted(RECIPES[args.profile])})", file=sys.stderr)
+                return 2
+        recipes = [RECIPES[args.profile][name] for name in names]
+    for r in recipes:
+        name = r.name
+        _, info = load_or_train(r, args.device, args.out, progress=True, retrain=True)
         print(f"{name}: final loss (mean of last 100 steps) {info['metrics']['final_loss_mean_last100']:.4g}; "
               f"{info['path']}")
     return 0

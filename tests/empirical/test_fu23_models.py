@@ -114,3 +114,31 @@ def test_fu23_training_interrupted_resumes_to_the_same_weights(tmp_path, monkeyp
     assert all(torch.equal(a[k], b[k]) for k in a)
     side = read_sidecar(weights)
     assert side["config"]["steps"] == 5 and side["command"].startswith("python -m empirical.fu23_training")
+
+
+def test_recorded_command_retrains_a_custom_recipe(tmp_path):
+    """A recipe that no profile holds (shrunk through settings) records a command that rebuilds that recipe: the
+    command's own arguments, run, store a model under the same recipe identity (not '--profile custom')."""
+    import dataclasses
+    import shlex
+
+    import empirical.fu23_training as ft
+    from empirical.checkpoints import read_sidecar, run_checkpoint_path
+
+    r = dataclasses.replace(ft.RECIPES["quick"]["gpt2_iso"], steps=3, width=8, layers=1, heads=2, batch_size=4,
+                            warmup=1)
+    assert ft.profile_of(r) == "custom"
+    _, info = ft.load_or_train(r, "cpu", tmp_path / "a", progress=False, retrain=True)
+    argv = shlex.split(info["command"])
+    assert argv[:3] == ["python", "-m", "empirical.fu23_training"] and "--profile" not in argv, argv
+    argv[argv.index("--out") + 1] = str(tmp_path / "b")
+    assert ft.main([*argv[3:], "--threads", "1"]) == 0
+    again = run_checkpoint_path(tmp_path / "b", "fu23", r.name, dataclasses.asdict(r))
+    assert again.exists() and read_sidecar(again)["config"] == dataclasses.asdict(r)
+
+
+def test_recipe_argument_errors_name_it(capsys):
+    import empirical.fu23_training as ft
+
+    assert ft.main(["--recipe", "{\"name\": 1}"]) == 2
+    assert "--recipe" in capsys.readouterr().err
