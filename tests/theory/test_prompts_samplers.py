@@ -119,3 +119,30 @@ def test_task_error(kwargs, match):
 def test_make_generator_error():
     with pytest.raises(ValueError, match="seed"):
         make_generator(-1)
+
+
+@pytest.mark.parametrize("prior", ["isotropic", "inverse_cov"])
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+def test_identity_covariance_skips_the_factorisation_bit_for_bit(prior, noise):
+    """Σ = I drawn as cond = 1 takes no Cholesky; the numbers equal those of Σ = I given explicitly, which goes
+    through the factorisation (both consume the generator identically)."""
+    d, n = 4, 9
+    fast = LinearRegressionTask(d=d, n=n, m=2, noise=noise, prior=prior)
+    slow = LinearRegressionTask(d=d, n=n, m=2, noise=noise, prior=prior, sigma=torch.eye(d, dtype=torch.float64))
+    for dtype in (torch.float64, torch.float32):
+        a = fast.sample(16, torch.Generator().manual_seed(3), dtype=dtype)
+        b = slow.sample(16, torch.Generator().manual_seed(3), dtype=dtype)
+        for name in ("X", "y", "xq", "yq"):
+            assert torch.equal(getattr(a, name), getattr(b, name)), name
+        assert torch.equal(a.meta["w"], b.meta["w"]) and torch.equal(a.meta["sigma"], b.meta["sigma"])
+
+
+def test_from_draws_checks_shapes_but_not_finiteness():
+    """A sampler's own batch skips only the finiteness scan (its draws are finite by construction)."""
+    X, y = torch.zeros(2, 3, 4), torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="y: expected shape"):
+        PromptBatch.from_draws(X=X, y=torch.zeros(2, 4), xq=torch.zeros(2, 1, 4), yq=torch.zeros(2, 1), meta={})
+    p = PromptBatch.from_draws(X=X, y=y, xq=torch.zeros(2, 1, 4), yq=torch.zeros(2, 1), meta={"k": 1})
+    assert p.meta == {"k": 1} and p.batch_size == 2
+    with pytest.raises(ValueError, match="X: contains NaN"):  # a batch built from outside input still scans
+        PromptBatch(X=X.fill_(float("nan")), y=y, xq=torch.zeros(2, 1, 4), yq=torch.zeros(2, 1))
