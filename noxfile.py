@@ -80,10 +80,13 @@ def reproduce(session: nox.Session) -> None:
     """Every registered claim, quick profile, into results/quick (pass e.g. ``-- --profile full``).
 
     Exits non-zero only when a runner errors: claims that are honestly ``not reproduced`` are reported in the
-    verdict table, not treated as a failed session.
+    verdict table, not treated as a failed session. The papers run in parallel processes of one thread each
+    (``--jobs auto --threads 1``): one thread is how docs/snapshot was made, so the JSON matches it bit for bit;
+    pass ``-- --jobs 1`` for one process with progress bars.
     """
     _install(session, "data")
-    session.run("icl-verify", "run", *_profile_and_out(session.posargs), "--no-fail")
+    session.run("icl-verify", "run", "--jobs", "auto", "--threads", "1", *_profile_and_out(session.posargs),
+                "--no-fail")
 
 
 def _profile_and_out(posargs: list[str]) -> list[str]:

@@ -74,6 +74,10 @@ def _setting_override(s: str) -> tuple[str | None, str, object]:
     return claim_id or None, name, parsed
 
 
+def _jobs(s: str) -> str | int:
+    return "auto" if s == "auto" else _positive_int("--jobs")(s)
+
+
 def _build_parser() -> _Parser:
     p = _Parser(prog=PROG, description="Verify and reproduce 'transformers learn numerical algorithms'.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -98,6 +102,9 @@ def _build_parser() -> _Parser:
     run.add_argument("--threads", type=_positive_int("--threads"), default=None, metavar="N",
                      help="torch CPU threads (torch.set_num_threads; default: torch's own choice); every claim "
                           "JSON records the thread settings under 'threads'")
+    run.add_argument("--jobs", type=_jobs, default=1, metavar="N|auto",
+                     help="run the papers in N processes at once (auto: one per CPU, at most one per paper), each "
+                          "with --threads or CPUs/N threads; a paper's claims share one process (default 1)")
     run.add_argument("--set", type=_setting_override, action="append", default=[], dest="overrides",
                      metavar="[CLAIM_ID:]NAME=VALUE",
                      help="override a named setting (a size, step count, batch: the 'settings' of a claim's JSON) "
@@ -194,13 +201,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         why = f": {one_line(r.get('error', ''))}" if r["verdict"] == "error" else ""  # e.g. the corrupt file
         print(f"[{r['verdict']}] {r['id']} ({r['wall_time_s']:.1f} s){why}", file=sys.stderr, flush=True)
 
-    if args.threads is not None:  # before the first claim: on a loaded machine one thread can be 100x faster
-        import torch
+    results = _run_parallel(args, claims, out, overrides)
+    if results is None:
+        if args.threads is not None:  # before the first claim: on a loaded machine one thread can be 100x faster
+            import torch
 
-        torch.set_num_threads(args.threads)
-    results = run_claims(claims, profile=args.profile, device=device, seed=args.seed, out_dir=out,
-                         progress=not args.quiet, retrain=args.retrain, on_result=report,
-                         overrides=overrides)
+            torch.set_num_threads(args.threads)
+        results = run_claims(claims, profile=args.profile, device=device, seed=args.seed, out_dir=out,
+                             progress=not args.quiet, retrain=args.retrain, on_result=report,
+                             overrides=overrides)
     print(_verdict_table(results))
     print(f"\nresults: {out}/ (summary.md, <claim>.json, figures/)")
     errors = [cid for cid, r in results.items() if r["verdict"] == "error"]
@@ -213,6 +222,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"not reproduced or inconclusive: {', '.join(failing)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _run_parallel(args: argparse.Namespace, claims: list[Claim], out: Path, overrides: dict) -> dict | None:
+    """The results of ``--jobs`` > 1 (:mod:`empirical.jobs`), or None when the claims run in this process."""
+    from empirical import jobs
+
+    groups = jobs.plan(claims, jobs.cost_estimates(out, jobs.SNAPSHOT))
+    n, threads = jobs.resolve_jobs(args.jobs, len(groups), args.threads)
+    if n == 1:
+        return None
+    common = ["--profile", args.profile, "--device", args.device, "--seed", str(args.seed), "--out", str(out),
+              *(["--retrain"] if args.retrain else [])]
+    results = jobs.run_groups(groups, jobs=n, threads=threads, common=common, out_dir=out, overrides=overrides)
+    from empirical.artifacts import atomic_write_text, folder_summary
+
+    atomic_write_text(out / "summary.md", folder_summary(out))
+    return {c.id: results[c.id] for c in claims}
 
 
 def _overrides_by_claim(given: list[tuple[str | None, str, object]], claims: list[Claim]) -> dict[str, dict]:

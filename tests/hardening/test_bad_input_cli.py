@@ -97,6 +97,8 @@ USAGE_CASES = [
     ("unknown-command", ["fly"], "command"),
     ("list-unknown-id", ["list", "nope"], "ID_OR_PAPER"),
     ("list-unknown-flag", ["list", "--csv"], "--csv"),
+    ("jobs-zero", ["run", "fake.ok", "--jobs", "0", "--out", "{out}"], "--jobs"),
+    ("jobs-text", ["run", "fake.ok", "--jobs", "many", "--out", "{out}"], "--jobs"),
     ("set-no-value", ["run", "fake.ok", "--set", "steps", "--out", "{out}"], "--set"),
     ("set-no-name", ["run", "fake.ok", "--set", "=3", "--out", "{out}"], "--set"),
     ("set-not-json", ["run", "fake.ok", "--set", "steps=ten", "--out", "{out}"], "steps"),
