@@ -1,8 +1,9 @@
 """Constructed forward pass vs the bare reference algorithm, per construction, at several (d, n, layers).
 
 Each pair (``impl`` = constructed | bare) shares a group, so the pytest-benchmark table shows them side
-by side; ``python -m empirical.bench_compare targets <json>`` prints constructed/bare per size (the target
-is ≤ 2×, reported, not asserted: timings on a shared CI machine are noise, not evidence).
+by side; ``python -m empirical.bench_compare targets <json>`` prints constructed/bare per size against the
+construction's target in :data:`empirical.bench_compare.TARGETS` (≤ 2×; he25 ≤ 10×), reported, not asserted:
+timings on a shared CI machine are noise, not evidence.
 
 The constructed side is the forward pass of prebuilt weights in the fast mode of
 :func:`constructions.evaluate.evaluate` (through the weights' support), as a trained model's forward would be
@@ -92,6 +93,43 @@ def test_bench_he25_power_method(timed, impl, d, N, k, tau):
         batch=PM_BATCH,
     )
     assert out.numel() == PM_BATCH * k  # one eigenvalue estimate per prompt and eigenvector
+
+
+#: (d, N, tau): depth 3τ + 1 = 13, 31, 31 layers; the last two are claim 11's (d, N) grid points at its τ = 10.
+SC_SIZES = [(4, 32, 4), (10, 64, 10), (50, 200, 10)]
+SC_BATCH = 8  # claim 11's batch (``cluster_construction`` in empirical.claims.he25)
+
+
+@pytest.mark.parametrize("impl", ["constructed", "bare"])
+@pytest.mark.parametrize(("d", "N", "tau"), SC_SIZES, ids=[f"d{d}-N{N}-tau{t}" for d, N, t in SC_SIZES])
+def test_bench_he25_spectral_clustering(timed, impl, d, N, tau):
+    sc = pytest.importorskip("constructions.spectral_clustering")
+    from theory.clustering import sample_gmm
+
+    g = torch.Generator().manual_seed(d * 1000 + N + tau)
+    X = sample_gmm(SC_BATCH, d, N, 2.0, g).X  # |μ| = 2: the construction's default mixture
+    seeds = torch.randn(SC_BATCH, N, generator=g, dtype=torch.float64)
+    con = sc.build_spectral_clustering(d, tau)  # exact normalisation: the construction's weights, built once
+    if impl == "constructed":  # the forward pass alone: embedding, 3τ + 1 layers, the labels read from the stream
+        from constructions.evaluate import final_state
+
+        yhat = con.layout.index("yhat")
+        fn = lambda: final_state(con, sc.embed_gmm(X, seeds, con.layout))[:, yhat]
+    else:  # what claim 11 compares with: τ power iterations on the unhollowed Gram, labels = sign(u_τ)
+        fn = lambda: torch.sign(sc.reference_iterates(X, seeds, tau)[-1])
+    out = timed(
+        fn,
+        reference=bmm_reference(SC_BATCH, sc.gmm_layout(d).D, N),
+        group=f"forward he25 clustering d{d} N{N} tau{tau}",
+        construction="he25.spectral-clustering",
+        impl=impl,
+        d=d,
+        n=N,
+        tau=tau,
+        layers=len(con.layers),
+        batch=SC_BATCH,
+    )
+    assert out.shape == (SC_BATCH, N)  # one label per sample
 
 
 #: (d, n, k): k Newton steps in k + 3 layers (fu23, the suite's compact construction)

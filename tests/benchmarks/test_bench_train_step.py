@@ -1,5 +1,6 @@
 """Training steps of every registered family (``empirical.families.FAMILIES``), the NeuralSVD step when
-present, and the suite's loop against a minimal Garg-style loop at equal model and batch.
+present, and the suite's loop against a minimal loop at equal model and batch: a Garg-style loop on their
+GPT-2, and the same plain loop over the LSA model (``empirical.models.lsa``, issue #17 §2).
 
 Reference operation for the ratios: a float32 matmul (batch·32, 64) @ (64, 64).
 
@@ -9,6 +10,7 @@ runs the model, takes the squared error, makes one Adam step and reads the loss 
 No code of theirs is used. Both loops train the same module with the same loss on the same batch size
 for the same number of steps, so the difference is the loop's own overhead: the suite's per-step seeded
 generator, float64-then-cast sampling with validation, the finiteness check and the LR scheduler.
+The LSA pair (``impl`` = suite | plain) runs the same minimal loop over the LSA family's model and loss.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def test_bench_train_step(timed, family):
     assert len(res.losses) == STEPS and all(torch.isfinite(torch.tensor(res.losses)))
 
 
-def garg_style_loop(
+def minimal_loop(
     model: torch.nn.Module,
     loss_fn,
     *,
@@ -68,7 +70,9 @@ def garg_style_loop(
     lr: float,
     generator: torch.Generator,
 ) -> list[float]:
-    """The minimal Garg et al. training loop (see the module docstring); float32 on the CPU."""
+    """The minimal Garg et al. training loop (see the module docstring) for any model of linear-regression
+    prompts (m = 1 query) and its ``loss_fn(model, PromptBatch)``; float32 on the CPU. Returns the
+    per-step losses (``steps``)."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
     for _ in range(steps):
@@ -88,28 +92,41 @@ def garg_style_loop(
 GARG_FAMILY = "gpt2-icl" if "gpt2-icl" in FAMILIES else "toy-linreg"
 
 
-@pytest.mark.parametrize("impl", ["suite", "garg_style"])
-def test_bench_loop_vs_garg_style(timed, impl):
-    fam, opts, model = _setup(GARG_FAMILY)
-    d, n = int(opts["d"]), int(opts["n"])
+def _time_loop(timed, family: str, impl: str, group: str) -> list[float]:
+    """Time ``impl`` ("suite": :func:`empirical.train.train`; any other name: :func:`minimal_loop`) on the
+    family's model and loss, BATCH prompts per step, STEPS Adam steps at lr 1e-4; the per-step losses."""
+    fam, opts, model = _setup(family)
     if impl == "suite":
         sample = fam.sampler(opts, BATCH, torch.device("cpu"), torch.float32)
         cfg = TrainConfig(steps=STEPS, batch_size=BATCH, lr=1e-4)
         fn = lambda: train(model, sample, fam.loss_fn(opts), cfg, progress=False).losses
     else:
-        g = torch.Generator().manual_seed(0)
-        fn = lambda: garg_style_loop(model, fam.loss_fn(opts), d=d, n=n, batch=BATCH, steps=STEPS, lr=1e-4, generator=g)
+        d, n, g = int(opts["d"]), int(opts["n"]), torch.Generator().manual_seed(0)
+        fn = lambda: minimal_loop(model, fam.loss_fn(opts), d=d, n=n, batch=BATCH, steps=STEPS, lr=1e-4, generator=g)
     losses = timed(
         fn,
         reference=mm_reference(BATCH * 32, 64),
-        group=f"loop vs garg-style ({GARG_FAMILY})",
+        group=group,
         impl=impl,
-        family=GARG_FAMILY,
+        family=family,
         options=opts,
         batch=BATCH,
         steps_per_call=STEPS,
     )
     assert len(losses) == STEPS
+    return losses
+
+
+@pytest.mark.parametrize("impl", ["suite", "garg_style"])
+def test_bench_loop_vs_garg_style(timed, impl):
+    _time_loop(timed, GARG_FAMILY, impl, f"loop vs garg-style ({GARG_FAMILY})")
+
+
+@pytest.mark.parametrize("impl", ["suite", "plain"])
+def test_bench_loop_vs_plain_lsa(timed, impl):
+    if "lsa" not in FAMILIES:
+        pytest.skip("the lsa family needs empirical.models.lsa")
+    _time_loop(timed, "lsa", impl, "loop vs plain (lsa)")
 
 
 #: NeuralSVD (ryu24): a 2-D harmonic oscillator, 6 modes, joint net width 64 depth 3, batch 128 (the

@@ -84,6 +84,21 @@ def test_targets_pairs_by_group():
     assert rows == {"constructed/bare": 3.0, "suite/garg_style": 0.5}
 
 
+def test_targets_per_construction_from_the_table():
+    # he25 is held to 10x (issue #17 §1), ahn23 and fu23 to 2x, the LSA loop to 1x its plain loop (issue #17 §2)
+    pair = lambda g, paper, con, bare: (  # noqa: E731
+        _bench(f"{g}c", con, 1.0, group=g, impl="constructed", construction=f"{paper}.x"),
+        _bench(f"{g}b", bare, 1.0, group=g, impl="bare", construction=f"{paper}.x"),
+    )
+    loop = (_bench("s", 3.0, 1.0, group="lsa", impl="suite"), _bench("p", 2.0, 1.0, group="lsa", impl="plain"))
+    cur = trim(_json(*pair("he", "he25", 6.0, 1.0), *pair("ahn", "ahn23", 6.0, 1.0), *pair("fu", "fu23", 1.5, 1.0),
+                     *loop))
+    rows = {r["group"]: (r["what"], r["ratio"], r["target"]) for r in targets(cur)}
+    assert rows == {"he": ("constructed/bare", 6.0, 10.0), "ahn": ("constructed/bare", 6.0, 2.0),
+                    "fu": ("constructed/bare", 1.5, 2.0), "lsa": ("suite/plain", 1.5, 1.0)}
+    assert all(r["source"] for r in targets(cur))
+
+
 def test_cli_check_and_update(tmp_path, capsys):
     cur, base = tmp_path / "cur.json", tmp_path / "base.json"
     cur.write_text(json.dumps(_json(_bench("a", 1.0, 10.0))))
