@@ -1,7 +1,13 @@
 """he25 pre-training: small ReLU-attention encoders on random PCA and 2-GMM instances (supervised on solver outputs).
 
-Recipes (fact sheet §6 quick profile; the paper's optimiser, widths and steps are not known): pre-LN
-encoder, E = 64, H = 4, MLP 4E, ReLU attention divided by N; Adam 1e-3, batch 64, fresh instances every step.
+Quick recipes (:data:`RECIPES`, fact sheet §6 quick profile; the paper's optimiser, widths and steps are not known):
+pre-LN encoder, E = 64, H = 4, MLP 4E, ReLU attention divided by N; Adam 1e-3, batch 64, fresh instances every step.
+
+Full recipes (:data:`FULL_RECIPES`, GPU): the sheet's full-profile grid where it gives one — d ∈ {10, 20},
+L ∈ {2, 4, 8, 12}, GMM at d = 10, N = 64, ‖μ‖ = 2, generalization sweep n ∈ {1e3, 3e3, 1e4, 3e4, 1e5} fixed
+instances — and one value of its ranges (k = 3 of 1..5, H = 4 of {2, 4, 8}, 100k of 20k–100k steps, the plan of
+docs/gpu_budget.md). What the sheet leaves unknown is the suite's choice, not the paper's: N = 4d, E = 64 and batch 64
+(as the quick recipes), Adam 1e-3 with 1000 linear warm-up steps, cosine decay and gradient clipping at norm 1.
 
 * PCA: Λ ~ U[0.1, 4.1] sorted, Haar basis, x_j = UΛ^{1/2}z_j; labels = eigh of Σ̂ = XᵀX/N (sign-canonicalised,
   largest-|entry| positive); read-out: mean-pooled → k·d vector entries + k eigenvalues;
@@ -11,15 +17,20 @@ encoder, E = 64, H = 4, MLP 4E, ReLU attention divided by N; Adam 1e-3, batch 64
 
 Quick models are shipped under ``empirical/checkpoints/he25/``; retrain with
 ``python -m empirical.he25_training --out results/retrain NAME [NAME ...]`` and (maintainers) promote with
-``python -m empirical.checkpoints promote results/retrain he25``.
+``python -m empirical.checkpoints promote results/retrain he25``. Full-profile models are never shipped: a run trains
+them into ``<out>/checkpoints/he25/`` (resumable) and later runs into the same folder load them
+(``python -m empirical.he25_training --profile full --out OUT NAME`` trains one ahead of a run).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import shlex
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -35,13 +46,26 @@ from theory.spectral import sample_pca_instances
 __all__ = [
     "Recipe",
     "RECIPES",
+    "FULL_RECIPES",
+    "ROLES",
+    "DEPTHS",
+    "GENERALIZATION_SIZES",
+    "SHARED_SIZES",
     "CHECKPOINT_DIR",
+    "recipe_identity",
+    "recipe_name",
+    "recipes",
+    "profile_of",
     "build_model",
     "pca_batch",
     "gmm_batch",
+    "fixed_pca_set",
+    "train_set_bytes",
     "pca_loss",
+    "pca_risk",
     "gmm_loss",
     "load_or_train",
+    "load_recipe",
     "predict_pca",
     "predict_gmm_labels",
     "seeded_linear_init_",
@@ -53,7 +77,13 @@ CHECKPOINT_DIR = STORED / "he25"
 
 @dataclass(frozen=True)
 class Recipe:
-    """One quick-profile model: task, sizes, optimisation."""
+    """One model: task, sizes, optimisation.
+
+    ``train_instances``: 0 trains on fresh instances every step; n > 0 on a fixed set of n PCA instances
+    (:func:`fixed_pca_set`, the generalization sweep). The last four fields came after the quick models shipped:
+    they enter a model's identity (:func:`recipe_identity`) only when they differ from their defaults, so the
+    shipped recipes keep their hashes.
+    """
 
     name: str
     task: str  # "pca" | "gmm"
@@ -68,6 +98,41 @@ class Recipe:
     batch: int = 64
     lr: float = 1e-3
     seed: int = 0
+    warmup: int = 0
+    schedule: str = "constant"
+    grad_clip: float | None = None
+    train_instances: int = 0
+
+    def __post_init__(self) -> None:
+        if self.task not in ("pca", "gmm"):
+            raise ValueError(f"task: expected 'pca' or 'gmm', got {self.task!r}")
+        if isinstance(self.train_instances, bool) or not isinstance(self.train_instances, int) or \
+                self.train_instances < 0:
+            raise ValueError(f"train_instances: expected an integer >= 0, got {self.train_instances!r}")
+        if self.train_instances and self.task != "pca":
+            raise ValueError(f"train_instances: a fixed training set is a PCA recipe's option, not {self.task!r}'s")
+
+    def train_config(self, checkpoint_every: int = 0) -> TrainConfig:
+        return TrainConfig(steps=self.steps, batch_size=self.batch, lr=self.lr, seed=self.seed, warmup=self.warmup,
+                           schedule=self.schedule, grad_clip=self.grad_clip,  # type: ignore[arg-type]
+                           checkpoint_every=checkpoint_every)
+
+
+#: Recipe fields added after the quick models shipped, with their defaults (:func:`recipe_identity`).
+_LATER_FIELDS = {f.name: f.default for f in fields(Recipe)
+                 if f.name in ("warmup", "schedule", "grad_clip", "train_instances")}
+
+
+def recipe_identity(r: Recipe) -> dict[str, Any]:
+    """The recipe as a model's identity (:func:`empirical.checkpoints.recipe_sha256`): every field, except the
+    later ones (:data:`_LATER_FIELDS`) at their defaults — the shipped quick models were stored before those fields
+    existed, and a recipe that does not use them is the same model."""
+    return {k: v for k, v in asdict(r).items() if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
+
+
+def recipe_name(task: str, d: int, layers: int, train_instances: int = 0) -> str:
+    """``<task>_d<d>_L<layers>`` (``_n<n>`` with a fixed training set): the quick names, e.g. ``pca_d5_L4``."""
+    return f"{task}_d{d}_L{layers}" + (f"_n{train_instances}" if train_instances else "")
 
 
 RECIPES = {
@@ -79,6 +144,49 @@ RECIPES = {
         Recipe("gmm_d5_L4", "gmm", d=5, N=32, layers=4),
     ]
 }
+
+#: Depths of the depth claim per profile (sheet §3 claim 14: quick L ∈ {2, 4}, full L ∈ {2, 4, 8, 12}).
+DEPTHS = {"quick": (2, 4), "full": (2, 4, 8, 12)}
+#: Fixed training-set sizes of the generalization sweep (sheet §6 full profile).
+GENERALIZATION_SIZES = (1000, 3000, 10_000, 30_000, 100_000)
+#: Recipe fields every model of a profile shares (one setting each in the claims: ``model.<field>``).
+SHARED_SIZES = ("E", "heads", "steps", "batch", "warmup")
+
+
+def _full(task: str, d: int, N: int, layers: int, k: int = 1, mu_norm: float = 1.5,
+          train_instances: int = 0) -> Recipe:
+    """A full-profile recipe (module docstring: which numbers are the sheet's and which the suite's)."""
+    return Recipe(recipe_name(task, d, layers, train_instances), task, d=d, N=N, k=k, mu_norm=mu_norm, layers=layers,
+                  E=64, heads=4, steps=100_000, batch=64, lr=1e-3, seed=0, warmup=1000, schedule="cosine",
+                  grad_clip=1.0, train_instances=train_instances)
+
+
+FULL_RECIPES = {
+    r.name: r
+    for r in [
+        *(_full("pca", 10, 40, L, k=3) for L in DEPTHS["full"]),
+        _full("pca", 20, 80, 8, k=3),
+        _full("gmm", 10, 64, 8, mu_norm=2.0),
+        *(_full("pca", 10, 40, 8, k=3, train_instances=n) for n in GENERALIZATION_SIZES),
+    ]
+}
+
+#: The claims' model roles: role -> (quick recipe, full recipe). "pca": the main PCA model (claims 12, 13, 16,
+#: 18; the depth and generalization sweeps vary its depth and training set); "pca_large": the larger d of claim 13.
+ROLES = {"pca": ("pca_d5_L4", "pca_d10_L8"), "pca_large": ("pca_d10_L4", "pca_d20_L8"),
+         "gmm": ("gmm_d5_L4", "gmm_d10_L8")}
+
+
+def recipes(profile: str) -> dict[str, Recipe]:
+    """The recipes of ``profile`` ("quick" or "full") by name."""
+    if profile not in ("quick", "full"):
+        raise ValueError(f"profile: expected 'quick' or 'full', got {profile!r}")
+    return RECIPES if profile == "quick" else FULL_RECIPES
+
+
+def profile_of(r: Recipe) -> str:
+    """"quick" or "full" when a profile holds exactly this recipe, else "custom" (sizes changed through settings)."""
+    return next((p for p in ("quick", "full") if recipes(p).get(r.name) == r), "custom")
 
 
 def seeded_linear_init_(model: nn.Module, seed: int) -> nn.Module:
@@ -138,6 +246,59 @@ def pca_loss(model: nn.Module, batch: dict[str, Tensor], r: Recipe) -> Tensor:
     return (1 - cos).mean() + ((val - batch["vals"]) ** 2).mean()
 
 
+def pca_risk(vectors: Tensor, values: Tensor, batch: dict[str, Tensor]) -> Tensor:
+    """The pre-training objective per instance, float64: vectors (B, k, d), values (B, k) -> (B,) =
+    mean_i (1 − cos(v̂_i, v_i)) + mean_i (λ̂_i − λ_i)² against the batch's float64 labels (what :func:`pca_loss`
+    averages over a batch): the test risk of claim 17."""
+    k = vectors.shape[1]
+    cos = F.cosine_similarity(vectors.double(), batch["vecs64"][:, :k].double(), dim=-1)
+    return (1 - cos).mean(-1) + ((values.double() - batch["vals64"][:, :k].double()) ** 2).mean(-1)
+
+
+#: Instances per generator of a fixed training set (:func:`fixed_pca_set`).
+TRAIN_SET_CHUNK = 1000
+#: The training-set tensors, with their float32 sizes per instance as functions of a recipe (N·d, k·d, k).
+_SET_KEYS = {"X": lambda r: r.N * r.d, "vecs": lambda r: r.k * r.d, "vals": lambda r: r.k}
+
+
+def _set_chunk(r: Recipe, c: int) -> dict[str, Tensor]:
+    """Chunk ``c`` of the recipe's fixed set: TRAIN_SET_CHUNK instances from the stream (seed, "train-set", c),
+    float32 (the float64 copies die here)."""
+    part = pca_batch(r, torch_generator(r.seed, "he25", "train-set", c), TRAIN_SET_CHUNK)
+    return {key: part[key] for key in _SET_KEYS}
+
+
+def fixed_pca_set(r: Recipe, device: torch.device | str = "cpu") -> dict[str, Tensor]:
+    """The fixed training set of a recipe with ``train_instances`` = n > 0: X (n, N, d), vecs (n, k, d) and vals
+    (n, k), float32 on ``device``, labelled like :func:`pca_batch`.
+
+    Whole chunks are drawn and the set is their first n instances, so the sets of a sweep are nested (the set of n
+    is the start of the set of any larger n): the sizes differ in data, never in which instances they start from.
+    """
+    n = r.train_instances
+    if n < 1:
+        raise ValueError(f"r: recipe {r.name!r} has no fixed training set (train_instances = {n})")
+    out = {"X": torch.empty(n, r.N, r.d), "vecs": torch.empty(n, r.k, r.d), "vals": torch.empty(n, r.k)}
+    for c, start in enumerate(range(0, n, TRAIN_SET_CHUNK)):
+        stop = min(n, start + TRAIN_SET_CHUNK)
+        part = _set_chunk(r, c)
+        for key, t in out.items():
+            t[start:stop] = part[key][: stop - start]
+        del part  # before the next chunk is drawn: one chunk alive at a time (train_set_bytes)
+    return {key: t.to(device) for key, t in out.items()}
+
+
+def train_set_bytes(r: Recipe) -> int:
+    """Peak tensor bytes of :func:`fixed_pca_set` (it grows with ``train_instances``, 1e5 at the full profile): the
+    float32 set, 4n·(N·d + k·d + k), plus one chunk of C = TRAIN_SET_CHUNK instances being drawn in float64 — the
+    standard normals, their scaling and X (3·N·d per instance), X's float32 copy (N·d/2), the basis, Σ̂ and its
+    eigenvectors with the QR and eigh work (≤ 2d²) and the spectra (≤ 10d), an upper bound of
+    :class:`empirical.memory.PeakTensorBytes` measurements (d = 3..20)."""
+    n, C = r.train_instances, TRAIN_SET_CHUNK
+    per_instance = sum(size(r) for size in _SET_KEYS.values())
+    return 4 * n * per_instance + 4 * C * (7 * r.N * r.d + 4 * r.d * r.d + 20 * r.d)  # 8C·(3.5Nd + 2d² + 10d)
+
+
 def gmm_loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
     z = model(batch["X"])["token"][..., 0]
     y01 = (batch["y"] > 0).float()
@@ -162,14 +323,23 @@ def _fit(r: Recipe, model: ReLUEncoder, device: torch.device | str, progress: bo
 
 def _fit_one_thread(r: Recipe, model: ReLUEncoder, device: torch.device | str, progress: bool,
                     resume_path: Path | None) -> dict:
-    cfg = TrainConfig(steps=r.steps, batch_size=r.batch, lr=r.lr, seed=r.seed,
-                      checkpoint_every=RESUME_EVERY if resume_path is not None else 0)
-    if r.task == "pca":
-        sample, loss = (lambda g, s: pca_batch(r, g, r.batch, device)), (lambda m, b: pca_loss(m, b, r))
+    cfg = r.train_config(RESUME_EVERY if resume_path is not None else 0)
+    if r.train_instances:  # a fixed set: each step draws its batch from it (with replacement)
+        pool = fixed_pca_set(r, device)
+        n = r.train_instances
+
+        def sample(g: torch.Generator, s: int) -> dict[str, Tensor]:
+            idx = torch.randint(n, (r.batch,), generator=g).to(pool["X"].device)
+            return {key: t[idx] for key, t in pool.items()}
+    elif r.task == "pca":
+        def sample(g: torch.Generator, s: int) -> dict[str, Tensor]:
+            return pca_batch(r, g, r.batch, device)
     else:
-        sample, loss = (lambda g, s: gmm_batch(r, g, r.batch, device)), gmm_loss
+        def sample(g: torch.Generator, s: int) -> dict[str, Tensor]:
+            return gmm_batch(r, g, r.batch, device)
+    loss = (lambda m, b: pca_loss(m, b, r)) if r.task == "pca" else gmm_loss
     result = train(model, sample, loss, cfg, checkpoint_path=resume_path, progress=progress, desc=r.name,
-                   identity={"recipe": asdict(r)})
+                   identity={"recipe": recipe_identity(r)})
     return {"final_loss_mean_last50": float(sum(result.losses[-50:]) / max(1, len(result.losses[-50:])))}
 
 
@@ -183,23 +353,43 @@ def train_recipe(r: Recipe, device: torch.device | str = "cpu", progress: bool =
     return model
 
 
+def _command(out: Path | str, r: Recipe) -> str:
+    """The command that retrains ``r`` alone: by name for a profile's recipe, else (sizes changed through settings)
+    by the recipe itself, so the recorded command always rebuilds the same model."""
+    profile = profile_of(r)
+    which = ["--recipe", json.dumps(asdict(r), sort_keys=True)] if profile == "custom" else (
+        [r.name] if profile == "quick" else ["--profile", "full", r.name])
+    return "python -m empirical.he25_training " + " ".join(shlex.quote(str(a)) for a in ["--out", out, *which])
+
+
+def load_recipe(r: Recipe, device: torch.device | str = "cpu", out_dir: Path | str = "results/quick",
+                progress: bool = False, retrain: bool = False) -> tuple[ReLUEncoder, dict[str, Any]]:
+    """The model of recipe ``r``: the shipped quick model (or one trained earlier into ``out_dir``) when its
+    identity matches and ``retrain`` is False, else trained now into ``<out_dir>/checkpoints/he25/`` (resumable;
+    a ``retrain`` run trains each recipe once).
+
+    Returns:
+        (model in eval mode, info: ``source`` ("shipped" | "run" | "trained"), ``path``, ``command``, ``metrics``,
+        ``recipe_sha256`` and ``config`` (the recipe's identity)).
+    """
+    from empirical.checkpoints import load_or_train as stored_or_new
+
+    identity = recipe_identity(r)
+    model, info = stored_or_new(
+        paper="he25", name=r.name, recipe=identity, out_dir=out_dir, build=lambda: build_model(r, device),
+        fit=lambda m, resume: _fit(r, m, device, progress, resume), command=_command(out_dir, r), seed=r.seed,
+        retrain=retrain, device=device)
+    return model, {**info, "config": identity}
+
+
 def load_or_train(
     name: str, device: torch.device | str = "cpu", progress: bool = False, out_dir: Path | str = "results/quick",
     retrain: bool = False,
 ) -> tuple[ReLUEncoder, bool]:
-    """The shipped quick model (or one trained earlier into ``out_dir``) when its recipe matches and ``retrain``
-    is False, else train it into ``<out_dir>/checkpoints/he25/`` (a ``retrain`` run trains each recipe once).
-    Returns (model in eval mode, trained now)."""
-    from empirical.checkpoints import load_or_train as stored_or_new
-
+    """The quick recipe ``name`` through :func:`load_recipe`. Returns (model in eval mode, trained now)."""
     if name not in RECIPES:
         raise ValueError(f"name: unknown he25 recipe {name!r} (known: {', '.join(RECIPES)})")
-    r = RECIPES[name]
-    model, info = stored_or_new(
-        paper="he25", name=name, recipe=asdict(r), out_dir=out_dir, build=lambda: build_model(r, device),
-        fit=lambda m, resume: _fit(r, m, device, progress, resume),
-        command=f"python -m empirical.he25_training --out {out_dir} {name}", seed=r.seed, retrain=retrain,
-        device=device)
+    model, info = load_recipe(RECIPES[name], device, out_dir, progress, retrain)
     return model, info["source"] == "trained"
 
 
@@ -220,19 +410,38 @@ def predict_gmm_labels(model: ReLUEncoder, X: Tensor) -> Tensor:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Retrain recipes into ``<out>/checkpoints/he25/`` (promote with ``python -m empirical.checkpoints``)."""
+    """Retrain recipes into ``<out>/checkpoints/he25/`` (promote quick ones: ``python -m empirical.checkpoints``)."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m empirical.he25_training", description="Retrain he25 quick models.")
-    ap.add_argument("names", nargs="*", metavar="NAME", help=f"recipes (default all: {', '.join(RECIPES)})")
-    ap.add_argument("--out", type=Path, default=Path("results/quick"), help="results folder (default results/quick)")
+    ap = argparse.ArgumentParser(prog="python -m empirical.he25_training", description="Retrain he25 models.")
+    ap.add_argument("names", nargs="*", metavar="NAME", help="recipes of --profile (default: all of them)")
+    ap.add_argument("--out", type=Path, default=None, help="results folder (default results/<profile>)")
+    ap.add_argument("--profile", choices=("quick", "full"), default="quick")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--recipe", default=None, metavar="JSON",
+                    help="train this one recipe (the JSON of Recipe's fields) instead of NAMEs: how a model shrunk or "
+                         "changed through settings is retrained")
     args = ap.parse_args(argv)
-    unknown = [n for n in args.names if n not in RECIPES]
-    if unknown:
-        print(f"NAME: unknown recipe(s) {unknown} (known: {', '.join(RECIPES)})", file=sys.stderr)
-        return 2
-    for n in args.names or list(RECIPES):
-        load_or_train(n, progress=True, out_dir=args.out, retrain=True)
+    out = args.out if args.out is not None else Path("results") / args.profile
+    if args.recipe is not None:
+        if args.names:
+            print("--recipe: give either --recipe or NAMEs, not both", file=sys.stderr)
+            return 2
+        try:
+            todo = [Recipe(**json.loads(args.recipe))]
+        except (json.JSONDecodeError, TypeError, ValueError) as e:
+            print(f"--recipe: not a he25 recipe ({e}); expected the JSON object of Recipe's fields", file=sys.stderr)
+            return 2
+    else:
+        known = recipes(args.profile)
+        unknown = [n for n in args.names if n not in known]
+        if unknown:
+            print(f"NAME: unknown {args.profile} recipe(s) {unknown} (known: {', '.join(known)})", file=sys.stderr)
+            return 2
+        todo = [known[n] for n in args.names or list(known)]
+    for r in todo:
+        _, info = load_recipe(r, args.device, out, progress=True, retrain=True)
+        print(f"{r.name}: {info['path']}")
     return 0
 
 

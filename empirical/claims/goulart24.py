@@ -22,8 +22,8 @@ learner to pass, the positive control to pass and the negative control to fail (
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Any
 
@@ -42,7 +42,7 @@ from empirical.llm.metrics import (
     ratio_ci,
     summarize,
 )
-from empirical.llm.suite import HELDOUT_TESTS, TASKS
+from empirical.llm.suite import HELDOUT_TESTS, TASKS, MetaTraining, meta_sizes, meta_training
 from empirical.llm.tasks import MatrixFunctionTask as T
 from empirical.llm.tasks import target_moments
 
@@ -64,10 +64,14 @@ SCALING_RATIO = 1.5
 CPLX_BASELINES = ("sgd_linear", "mlp", "cnn")
 #: The paper's complex tasks (claim 5), as held-out tests of the judged learner.
 CPLX_TASKS = ("nuclear_5x5", "top2_5x5")
-#: Monte-Carlo sizes of claims 2 and 3 (tests shrink them to run fast). Claim 2 uses 2e5 draws, not the sheet's
-#: 2e4: see its note (the sheet's reference stds are off by up to 2.1 %, which 2e4 draws cannot resolve).
+#: Monte-Carlo sizes of claims 2 and 3 (the defaults of settings ``concentration_draws`` and
+#: ``mean_predictor_prompts``). Claim 2 uses 2e5 draws, not the sheet's 2e4: see its note (the sheet's reference
+#: stds are off by up to 2.1 %, which 2e4 draws cannot resolve).
 CONCENTRATION_DRAWS = {"quick": 200_000, "full": 200_000}
 MEAN_PREDICTOR_PROMPTS = {"quick": 4000, "full": 20_000}
+#: Claim 2's matrices per batched SVD (setting ``concentration_batch``); claim 3's context sizes.
+CONCENTRATION_BATCH = 2000
+MEAN_PREDICTOR_CS = (1, 2, 4, 8, 32)
 #: The fact sheet's per-comparison band for claim 3: 3 standard errors, i.e. a two-sided level of 0.27 %.
 MEAN_PREDICTOR_SE_BAND = 3.0
 #: Minimal overfitting worth the name (claim 8): 5 % of the mean predictor's nMSE, fixed before any run.
@@ -88,8 +92,26 @@ ORACLE, RIDGELESS, RESEED = "oracle_noisy", "ridgeless", "mlp_reseed"
 HELDOUT_INIT, FAMILY_INIT = "icl_heldout_at_init", "meta_family_at_init"
 
 
-# -- settings per profile (tests patch these with smaller ones) ---------------------------------------------
+# -- settings per profile: the defaults of the named settings (RunContext.setting) the runners read --------------
+def _settings(ctx: RunContext, prefix: str, quick: Any, full: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """Each of ``names`` read through ``ctx.setting(prefix + name)``, its quick and full defaults the attributes (or
+    keys) of ``quick`` and ``full``. Claims sharing the benchmark read the same names with the same defaults."""
+    def get(obj: Any, name: str) -> Any:
+        return obj[name] if isinstance(obj, Mapping) else getattr(obj, name)
+
+    return {k: ctx.setting(f"{prefix}{k}", get(quick, k), get(full, k)) for k in names}
+
+
+#: :class:`BenchConfig` fields that are sizes, each the setting ``bench_<field>``; the per-prompt baselines' sizes
+#: (:class:`BaselineSettings`) are the settings ``baseline_<field>``.
+BENCH_SIZES = ("cs", "prompts", "cheap_prompts", "family_prompts")
+BASELINE_SIZES = ("sgd_steps", "sgd_batch", "mlp_hidden", "mlp_steps", "cnn_channels", "cnn_steps")
+#: The meta-trained models: one per regime, their sizes (suite.meta_sizes) the settings ``meta_<regime>.<size>``.
+REGIMES = ("fixed", "family", "heldout")
+
+
 def bench_config(profile: str) -> BenchConfig:
+    """The benchmark of a profile at its default sizes (:func:`bench_settings` reads the sizes a run uses)."""
     tasks = TASKS["fixed"] + TASKS["family"]
     if profile == "quick":
         return BenchConfig(tasks=tasks, cs=(1, 2, 4, 8, 16), prompts=200, cheap_prompts=2000,
@@ -112,7 +134,8 @@ LLM_NN_PROMPTS = 160
 
 def llm_config(profile: str) -> dict[str, Any]:
     """LLM arm: tiny instances at 2 decimals (fact sheet §6, §7); greedy decoding constrained to the answer's
-    number grammar, plus a likelihood read-out over ``grid`` candidate answers."""
+    number grammar, plus a likelihood read-out over ``grid`` candidate answers. The defaults of the settings
+    ``llm_<size>`` (:data:`LLM_SIZES`, read by :func:`llm_settings`)."""
     tasks = (T("pnorm", 5, p=0.5), T("nuclear", 2))
     sizes = {"prompts": LLM_PROMPTS, "nn_prompts": LLM_NN_PROMPTS, "decimals": 2, "max_new_tokens": 12}
     if profile == "quick":
@@ -120,46 +143,124 @@ def llm_config(profile: str) -> dict[str, Any]:
     return {"tasks": tasks + (T("nuclear", 3),), "cs": (2, 4, 8, 16, 32), **sizes, "grid": 17}
 
 
+#: The LLM arm's sizes read through settings ``llm_<name>``.
+LLM_SIZES = ("cs", "prompts", "nn_prompts", "grid")
+
+
+def llm_settings(ctx: RunContext) -> dict[str, Any]:
+    """:func:`llm_config` of the run's profile with its sizes read through ``ctx.setting`` (``llm_cs``, ...)."""
+    sizes = _settings(ctx, "llm_", llm_config("quick"), llm_config("full"), LLM_SIZES)
+    return {**llm_config(ctx.profile), **sizes, "cs": tuple(sizes["cs"])}
+
+
+def bench_settings(ctx: RunContext) -> BenchConfig:
+    """:func:`bench_config` of the run's profile with every size read through ``ctx.setting`` (:data:`BENCH_SIZES`,
+    :data:`BASELINE_SIZES`); at the defaults it equals ``bench_config(ctx.profile)``."""
+    q, f, cfg = bench_config("quick"), bench_config("full"), bench_config(ctx.profile)
+    sizes = _settings(ctx, "bench_", q, f, BENCH_SIZES)
+    fits = _settings(ctx, "baseline_", q.settings, f.settings, BASELINE_SIZES)
+    return replace(cfg, **{**sizes, "cs": tuple(sizes["cs"])}, settings=replace(cfg.settings, **fits))
+
+
+def meta_settings(ctx: RunContext, regime: str) -> dict[str, int]:
+    """The sizes of ``regime``'s meta-training (:func:`empirical.llm.suite.meta_sizes`), each read through
+    ``ctx.setting("meta_<regime>.<size>")``."""
+    q, f = (meta_sizes(meta_training(regime, p)) for p in ("quick", "full"))
+    return _settings(ctx, f"meta_{regime}.", q, f, tuple(q))
+
+
 # -- the shared benchmark (computed once per process and setting) -------------------------------------------
-_BENCH_CACHE: dict[tuple, tuple[dict[str, TaskResult], dict[str, str]]] = {}
+#: Why the full profile needs a GPU (ctx.require_cuda; a shrunk test turns the gate off).
+FULL_PROFILE_CUDA = ("the full profile meta-trains three 4-layer E = 128 transformers (30k steps each) and fits "
+                     "per-prompt networks on up to 5000 prompts per context size")
 
 
-def _load_or_train_meta(ctx: RunContext, regime: str):
-    from empirical.checkpoints import find_checkpoint
-    from empirical.llm.train_meta import load_or_train_meta, meta_recipe
+@dataclass(frozen=True)
+class Bench:
+    """The shared benchmark of a run: per-task results, the config, and per regime where its model came from
+    (``origin``: a sentence; ``checkpoints``: :func:`empirical.checkpoints.load_or_train`'s info)."""
 
-    stored = find_checkpoint("goulart24", f"meta_{regime}", meta_recipe(regime, ctx.profile), ctx.out_dir)
-    if (ctx.retrain or stored is None) and not ctx.quick and ctx.device.type != "cuda":
-        raise SkipClaim("needs cuda: the full-profile meta-training (~0.8 M parameters, 30k steps)")
-    model, info = load_or_train_meta(regime, ctx.profile, ctx.out_dir, device=str(ctx.device),
+    results: dict[str, TaskResult]
+    config: BenchConfig
+    origin: dict[str, str]
+    checkpoints: dict[str, dict[str, Any]]
+
+
+_BENCH_CACHE: dict[tuple, Bench] = {}
+
+
+def _load_or_train_meta(ctx: RunContext, regime: str, sizes: Mapping[str, int] | None = None):
+    """(model, origin sentence, checkpoint info) of ``regime`` at ``sizes`` (default: read from the settings): the
+    shipped model, one a run stored in ``<out>/checkpoints/goulart24/``, else trained now into it."""
+    from empirical.llm.train_meta import load_or_train_meta
+
+    ctx.require_cuda(FULL_PROFILE_CUDA)
+    sizes = meta_settings(ctx, regime) if sizes is None else sizes
+    model, info = load_or_train_meta(regime, ctx.profile, ctx.out_dir, sizes=sizes, device=str(ctx.device),
                                      progress=ctx.progress, retrain=ctx.retrain)
-    return model, (f"trained now ({info['path']})" if info["source"] == "trained" else f"loaded {info['path']}")
+    origin = f"trained now ({info['path']})" if info["source"] == "trained" else f"loaded {info['path']}"
+    return model, origin, {k: info[k] for k in ("source", "path", "recipe_sha256", "command", "metrics")}
 
 
-def _at_init(regime: str, profile: str):
+def _at_init(regime: str, profile: str, sizes: Mapping[str, int] | None = None):
     """The regime's network exactly as its meta-training starts (same config and init seed), untrained."""
     from empirical.llm.meta_model import init_meta_model
-    from empirical.llm.suite import meta_training
 
-    mt = meta_training(regime, profile)
+    mt = meta_training(regime, profile, sizes)
     return init_meta_model(mt.model, mt.seed).eval()
 
 
-def benchmark(ctx: RunContext) -> tuple[dict[str, TaskResult], BenchConfig, dict[str, str]]:
-    """Every learner and control on every task of :func:`bench_config` (cached per profile, seed, config)."""
-    cfg = bench_config(ctx.profile)
-    key = (ctx.profile, ctx.seed, str(ctx.device), repr(cfg))
+def _bench(ctx: RunContext) -> Bench:
+    """Every learner and control on every task of :func:`bench_settings`, computed once per process for the
+    profile, seed, device, benchmark sizes and meta-model sizes (a shrunk run never reuses a full-size result).
+    Thread count: the caller's (``icl-verify run --threads``)."""
+    ctx.require_cuda(FULL_PROFILE_CUDA)
+    cfg = bench_settings(ctx)
+    sizes = {r: meta_settings(ctx, r) for r in REGIMES}
+    too_short = {r: s["max_len"] for r, s in sizes.items() if s["max_len"] < max(cfg.cs) + 1}
+    if too_short:
+        raise ValueError(f"meta_<regime>.max_len: the benchmark's prompts hold max(bench_cs) + 1 = {max(cfg.cs) + 1} "
+                         f"examples, more than the models' {too_short}")
+    key = (ctx.profile, ctx.seed, str(ctx.device), repr(cfg), repr(sorted((r, sorted(s.items()))
+                                                                         for r, s in sizes.items())))
     if key not in _BENCH_CACHE:
-        torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
-        loaded = {r: _load_or_train_meta(ctx, r) for r in ("fixed", "family", "heldout")}
-        origin = {r: o for r, (_, o) in loaded.items()}
-        m = {r: model.cpu() for r, (model, _) in loaded.items()}
-        models = {"fixed": {META: m["fixed"], HELDOUT: m["heldout"], HELDOUT_INIT: _at_init("heldout", ctx.profile)},
-                  "family": {META: m["family"], FAMILY_INIT: _at_init("family", ctx.profile)}}
+        loaded = {r: _load_or_train_meta(ctx, r, sizes[r]) for r in REGIMES}
+        m = {r: model.cpu() for r, (model, _, _) in loaded.items()}
+        models = {"fixed": {META: m["fixed"], HELDOUT: m["heldout"],
+                            HELDOUT_INIT: _at_init("heldout", ctx.profile, sizes["heldout"])},
+                  "family": {META: m["family"], FAMILY_INIT: _at_init("family", ctx.profile, sizes["family"])}}
         # The benchmark's seed is the run's seed (not the claim's): every claim reads the same prompts.
-        _BENCH_CACHE[key] = run_benchmark(cfg, ctx.seed, models, progress=ctx.track), origin
-    res, origin = _BENCH_CACHE[key]
-    return res, cfg, origin
+        _BENCH_CACHE[key] = Bench(run_benchmark(cfg, ctx.seed, models, progress=ctx.track), cfg,
+                                  {r: o for r, (_, o, _) in loaded.items()},
+                                  {r: info for r, (_, _, info) in loaded.items()})
+    return _BENCH_CACHE[key]
+
+
+def memory_estimate(cfg: BenchConfig, trainings: Mapping[str, MetaTraining]) -> dict[str, int]:
+    """Peak tensor bytes of the benchmark claims' phases that grow with the profile's sizes: one meta-training step
+    of each regime's model (batch = per_task x the regime's tasks;
+    :func:`~empirical.llm.meta_model.training_step_bytes`) and the largest per-prompt network fit of the benchmark
+    (:func:`~empirical.llm.baselines.fit_bytes` over :func:`~empirical.llm.benchmark.baseline_fits`). The rest
+    (forward passes in batches of 256, closed-form baselines) is of the order of one task's drawn prompts,
+    family_prompts x (c_max + 1) x (d + k) float64 numbers and their float32 encoding (about 0.2 GB at the full
+    profile's sizes)."""
+    from empirical.llm.baselines import fit_bytes
+    from empirical.llm.benchmark import baseline_fits
+    from empirical.llm.meta_model import training_step_bytes
+
+    out = {f"meta_{r}_training_step": training_step_bytes(mt.model, mt.per_task * len(TASKS[r]))
+           for r, mt in trainings.items()}
+    for net in ("mlp", "cnn"):
+        sizes = [fit_bytes(net, n, c, t.d_in, t.k_out, cfg.settings) for t, c, b, n in baseline_fits(cfg)
+                 if b in (net, f"{net}_reseed")]
+        out[f"{net}_fit"] = max(sizes, default=0)
+    return out
+
+
+def benchmark(ctx: RunContext) -> tuple[dict[str, TaskResult], BenchConfig, dict[str, str]]:
+    """(results, config, origin of each meta model) of the shared benchmark (:func:`_bench`)."""
+    b = _bench(ctx)
+    return b.results, b.config, b.origin
 
 
 # -- judging a learner and its controls with the same checks ------------------------------------------------
@@ -332,12 +433,13 @@ def _uniform(g: torch.Generator, *shape: int) -> torch.Tensor:
 def _target_concentration(ctx: RunContext) -> Outcome:
     from theory.matrix_functions import nuclear_norm, p_norm
 
-    draws = CONCENTRATION_DRAWS[ctx.profile]
+    draws = ctx.setting("concentration_draws", CONCENTRATION_DRAWS["quick"], CONCENTRATION_DRAWS["full"])
+    batch = ctx.setting("concentration_batch", CONCENTRATION_BATCH, CONCENTRATION_BATCH)
     g = ctx.generator("draws")
     nuclear: dict[int, torch.Tensor] = {}
     for n in ctx.track(list(_NUCLEAR_REF), "sizes"):
-        nuclear[n] = torch.cat([nuclear_norm(_uniform(g, min(2000, draws - start), n, n))
-                                for start in range(0, draws, 2000)])
+        nuclear[n] = torch.cat([nuclear_norm(_uniform(g, min(batch, draws - start), n, n))
+                                for start in range(0, draws, batch)])
     vec = p_norm(_uniform(g, draws, 5), 0.5)
     sized = {n: _moments(y) for n, y in nuclear.items()}
     rows = {n: {**mo, "cv": mo["std"] / mo["mean"], "quarter_circle_mean": _quarter_circle_mean(n),
@@ -457,8 +559,8 @@ def _mean_predictor_check(per_task: dict[str, dict[str, dict[str, float]]], z_st
 
 
 def _mean_predictor_mse(ctx: RunContext) -> Outcome:
-    cs = (1, 2, 4, 8, 32)
-    P = MEAN_PREDICTOR_PROMPTS[ctx.profile]
+    cs = tuple(ctx.setting("mean_predictor_cs", MEAN_PREDICTOR_CS, MEAN_PREDICTOR_CS))
+    P = ctx.setting("mean_predictor_prompts", MEAN_PREDICTOR_PROMPTS["quick"], MEAN_PREDICTOR_PROMPTS["full"])
     judged, reported, off_by_one = {}, {}, {}
     for task in ctx.track(TASKS["fixed"] + TASKS["family"], "tasks"):
         mom = target_moments(task)
@@ -528,20 +630,31 @@ def _judge_nn_comparable(res: dict[str, TaskResult], cs: list[int]) -> Judge:
 
 
 def _simple_task(ctx: RunContext) -> Outcome:
-    res, cfg, origin = benchmark(ctx)
-    c_min = ctx.pick(8, 32)
+    b = _bench(ctx)
+    res, cfg, origin = b.results, b.config, b.origin
+    c_min = ctx.setting("nn_comparable_c_min", 8, 32)
     cs = [c for c in cfg.cs if c >= c_min]
     judge = _judge_nn_comparable(res, cs)
     checks, rows, controls = _judged(judge, HELDOUT, [_spec("positive", RESEED), _spec("negative", ORACLE)], ctx)
     tr = res["pnorm_n5_p0.5"]
     return Outcome(checks=checks, controls=controls,
                    measured={"per_c": rows, "memorised_R1_reference": judge(META, ctx.rng("boot", META))[1],
-                             "summary": _summary(tr, ctx), "meta_models": origin},
+                             "summary": _summary(tr, ctx), "meta_models": origin,
+                             "checkpoint": b.checkpoints["heldout"]},
                    notes=["Learner: icl_heldout, meta-trained without any p in [0.4, 0.625]; p = 0.5 is unseen. The "
                           "negative control (the noisy oracle) is false only while the NN's nMSE exceeds "
                           "1.25 τ (1 + 1/c); its measured ratio is recorded.",
-                          f"Quick profile judges c >= {c_min} (the fact sheet's c >= 32 needs the full profile)."],
+                          _c_min_note(ctx, c_min)],
                    config={"task": tr.task.name, "cs": cs, "prompts": cfg.prompts})
+
+
+def _c_min_note(ctx: RunContext, c_min: int) -> str:
+    """Which context sizes claim 4 judges, in the profile that ran."""
+    if ctx.quick:
+        return f"Quick profile judges c >= {c_min} (the fact sheet's c >= 32 needs the full profile)."
+    sheet = ("the fact sheet's c >= 32" if c_min >= 32
+             else "below the fact sheet's c >= 32 (setting nn_comparable_c_min)")
+    return f"Full profile judges c >= {c_min}, {sheet}."
 
 
 def _judge_beats_baselines(res: dict[str, TaskResult], names: list[str], cs: tuple[int, ...]) -> Judge:
@@ -566,14 +679,15 @@ def _judge_beats_baselines(res: dict[str, TaskResult], names: list[str], cs: tup
 
 
 def _complex_tasks(ctx: RunContext) -> Outcome:
-    res, cfg, origin = benchmark(ctx)
+    b = _bench(ctx)
+    res, cfg, origin = b.results, b.config, b.origin
     names = _present(res, CPLX_TASKS, HELDOUT)
     judge = _judge_beats_baselines(res, names, cfg.cs)
     checks, rows, controls = _judged(judge, HELDOUT, [_spec("positive", ORACLE), _spec("negative", HELDOUT_INIT)],
                                      ctx)
     family = _present(res, ("schatten_5x5_family", "top2_5x5_family"), META)
     return Outcome(checks=checks, controls=controls,
-                   measured={"paired_diff_nmse": rows, "meta_models": origin,
+                   measured={"paired_diff_nmse": rows, "meta_models": origin, "checkpoint": b.checkpoints["heldout"],
                              "memorised_R1_reference": judge(META, ctx.rng("boot", "R1"))[1],
                              "function_family_R2_reference": _judge_beats_baselines(res, family, cfg.cs)(
                                  META, ctx.rng("boot", "R2"))[1]},
@@ -606,14 +720,15 @@ def _heldout_tests(res: dict[str, TaskResult]) -> list[str]:
 
 
 def _beats_mean(ctx: RunContext) -> Outcome:
-    res, cfg, origin = benchmark(ctx)
+    b = _bench(ctx)
+    res, cfg, origin = b.results, b.config, b.origin
     names = _heldout_tests(res)
     judge = _judge_beats_mean(res, names, [c for c in cfg.cs if c >= 4])
     checks, rows, controls = _judged(judge, HELDOUT, [_spec("positive", ORACLE), _spec("negative", HELDOUT_INIT)],
                                      ctx)
     return Outcome(checks=checks, controls=controls,
                    measured={"per_task": rows, "memorised_R1_reference": judge(META, ctx.rng("boot", META))[1],
-                             "meta_models": origin},
+                             "meta_models": origin, "checkpoint": b.checkpoints["heldout"]},
                    notes=["Learner: icl_heldout on the paper's functions, none of which it met in meta-training; "
                           "it is given no statistic of them (relative encoding), so it cannot beat the context mean "
                           "by knowing E[y] in advance, which the R1 model (recorded) can."],
@@ -689,7 +804,8 @@ def _settle_ratios(tr: TaskResult, c_knee: int, c_max: int, rng: np.random.Gener
 def _fast_convergence(ctx: RunContext) -> Outcome:
     from empirical.plotting.goulart24 import plot_error_vs_examples
 
-    res, cfg, origin = benchmark(ctx)
+    b = _bench(ctx)
+    res, cfg, origin = b.results, b.config, b.origin
     names = _heldout_tests(res)
     c1, ck, cm = _curve_points(cfg.cs)
     checks, rows, controls = _judged(_judge_curve(res, names, cfg.cs), HELDOUT,
@@ -699,7 +815,8 @@ def _fast_convergence(ctx: RunContext) -> Outcome:
                                    iid_mean_line=tr.task.regime == "fixed") for name, tr in res.items()]
     ratios = {name: _settle_ratios(res[name], ck, cm, ctx.rng("settle", name)) for name in res}
     return Outcome(checks=checks, controls=controls, figures=figs,
-                   measured={"per_task": rows, "settle_ratio_c_knee_over_c_max": ratios, "meta_models": origin},
+                   measured={"per_task": rows, "settle_ratio_c_knee_over_c_max": ratios, "meta_models": origin,
+                             "checkpoint": b.checkpoints["heldout"]},
                    notes=["Learner: icl_heldout on functions it never met. 'Settles after few examples' is judged as "
                           "a shape: the error falls (c_first -> c_knee) and then levels off (|late slope| < early "
                           "slope), each part detected. The sheet's ratio nMSE(c_knee)/nMSE(c_max) <= 1.25 is "
@@ -789,7 +906,8 @@ def _judge_scaling(res: dict[str, TaskResult], ns: list[int], c: int) -> Judge:
 def _scaling(ctx: RunContext) -> Outcome:
     from empirical.plotting.goulart24 import plot_error_vs_size
 
-    res, cfg, origin = benchmark(ctx)
+    b = _bench(ctx)
+    res, cfg, origin = b.results, b.config, b.origin
     c = max(cfg.cs)
     ns = [n for n in (2, 3, 4, 5) if f"nuclear_{n}x{n}" in res]
     checks, rows, controls = _judged(_judge_scaling(res, ns, c), HELDOUT,
@@ -797,7 +915,8 @@ def _scaling(ctx: RunContext) -> Outcome:
     curves = {name: [float(res[f"nuclear_{n}x{n}"].errors[name][c].nse.mean()) for n in ns]
               for name in (HELDOUT, META, "mean", "ridge", "mlp", "knn")}
     fig = plot_error_vs_size(ns, curves, c, ctx.figure_path("nmse_vs_n"))
-    return Outcome(checks=checks, controls=controls, measured={**rows, "meta_models": origin}, figures=[fig],
+    return Outcome(checks=checks, controls=controls, figures=[fig],
+                   measured={**rows, "meta_models": origin, "checkpoint": b.checkpoints["heldout"]},
                    notes=["Learner: icl_heldout (4x4 matrices and the nuclear norm never met in meta-training). Raw "
                           "relative error and 5 % accuracy are printed next to the mean predictor's: their improvement "
                           "with n is concentration (claim target_concentration), not learning."],
@@ -825,11 +944,13 @@ def _judge_family(res: dict[str, TaskResult], names: list[str], cs: tuple[int, .
 
 
 def _function_family(ctx: RunContext) -> Outcome:
-    res, cfg, origin = benchmark(ctx)
+    b = _bench(ctx)
+    res, cfg, origin = b.results, b.config, b.origin
     names = [n for n, tr in res.items() if tr.task.regime == "family" and META in tr.errors]
     checks, rows, controls = _judged(_judge_family(res, names, cfg.cs), META,
                                      [_spec("positive", ORACLE), _spec("negative", FAMILY_INIT)], ctx)
-    return Outcome(checks=checks, controls=controls, measured={**rows, "meta_models": origin},
+    return Outcome(checks=checks, controls=controls,
+                   measured={**rows, "meta_models": origin, "checkpoint": b.checkpoints["family"]},
                    notes=["Learner: the R2 model in its own family (p ~ U[0.5, 4], q ∈ {1, 2, ∞}, s ~ U[0.5, 2]); each "
                           "prompt's parameter is inferred in context, but the family is the training family.",
                           f"The fall with c is judged on {cfg.family_prompts or cfg.all_prompts} prompts (model and "
@@ -894,8 +1015,7 @@ def _local_llm(ctx: RunContext) -> Outcome:
     reason = llm_extra_missing()
     if reason is not None:
         raise SkipClaim(reason)
-    lc = llm_config(ctx.profile)
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    lc = llm_settings(ctx)
     backend = SmolLM2Backend(mode="chat")
     return judge_llm(ctx, backend, lc)
 
@@ -1043,5 +1163,5 @@ CLAIMS = [
            "abstract / authors' scripts", ("benchmark",), _paper_scale_gemini, "skipped (remote API)"),
 ]
 
-__all__ = ["PAPER", "CLAIMS", "bench_config", "llm_config", "benchmark", "judge_llm", "sidak_band", "curve_contrasts",
-           "mean_predictor_null_se"]
+__all__ = ["PAPER", "CLAIMS", "bench_config", "bench_settings", "llm_config", "llm_settings", "meta_settings",
+           "benchmark", "judge_llm", "sidak_band", "curve_contrasts", "mean_predictor_null_se", "memory_estimate"]

@@ -32,6 +32,7 @@ __all__ = [
     "sgd_linear",
     "mlp",
     "cnn",
+    "fit_bytes",
 ]
 
 
@@ -205,6 +206,30 @@ def cnn(Xc: Tensor, Yc: Tensor, xq: Tensor, *, g: torch.Generator | None = None,
     with torch.no_grad():
         u = f(zq.float()[:, None])[:, 0].to(torch.float64)
     return ym + ys * u
+
+
+def fit_bytes(name: str, P: int, c: int, d: int, k: int, s: BaselineSettings = BaselineSettings()) -> int:
+    """Peak tensor bytes of :func:`predict_baseline` for the per-prompt networks (``mlp``, ``cnn``) on P prompts
+    of c demonstrations, inputs of size d (n² for the CNN), outputs of size k:
+
+    * the standardised context, float64 and its float32 copy: 12·P·c·(d + k), and the query, 8·P·d;
+    * parameters p (float32), with their gradients, Adam's two moments and two update temporaries: 6·4·p;
+    * activations: MLP 4·P·c·(3H + 2k) (the ReLU output and two gradients of that size, the output and its
+      gradient); CNN 16·c·P·C·d (the two ReLU outputs, the head's input and its gradient).
+    Measured with :class:`empirical.memory.PeakTensorBytes`. Other baselines are closed forms or a linear model
+    (bytes of the order of the data): ValueError.
+    """
+    if name == "mlp":
+        H = s.mlp_hidden
+        params = P * (d * H + H + H * k + k)
+        acts = 4 * P * c * (3 * H + 2 * k)
+    elif name == "cnn":
+        C = s.cnn_channels
+        params = P * (C * 9 + C + C * C * 9 + C + C * d * k + k)
+        acts = 16 * c * P * C * d + 8 * P * c * k
+    else:
+        raise ValueError(f"name: fit_bytes models the per-prompt networks 'mlp' and 'cnn', got {name!r}")
+    return 12 * P * c * (d + k) + 8 * P * d + 24 * params + acts
 
 
 BASELINES: dict[str, Callable[..., Tensor]] = {

@@ -43,8 +43,8 @@ from empirical.llm.prompting import answers_to_tensor, build_prompt, parse_answe
 from empirical.llm.tasks import FunctionPrompts, MatrixFunctionTask, target_stats, within_prompt_variance
 from empirical.seeding import numpy_rng, torch_generator
 
-__all__ = ["BenchConfig", "TaskResult", "run_task", "run_benchmark", "evaluate_llm", "llm_control_backends",
-           "LLM_CONTROLS", "oracle_noisy", "META", "HELDOUT", "ORACLE_TAU", "COSTLY"]
+__all__ = ["BenchConfig", "TaskResult", "run_task", "run_benchmark", "baseline_fits", "evaluate_llm",
+           "llm_control_backends", "LLM_CONTROLS", "oracle_noisy", "META", "HELDOUT", "ORACLE_TAU", "COSTLY"]
 
 META = "meta_transformer"
 #: The meta-trained model that never saw the paper's functions (suite.HELDOUT_TESTS): the judged learner.
@@ -145,6 +145,11 @@ def _prompts_for(learner: str, task: MatrixFunctionTask, c: int, cfg: BenchConfi
     power = learner == "mlp" and c in cfg.mlp_power_cs and task.is_matrix and task.regime == "fixed"
     reseeded = learner in ("mlp", "mlp_reseed") and task.name in cfg.reseed_tasks
     return cfg.prompts if learner in COSTLY and not (power or reseeded) else cfg.all_prompts
+
+
+def baseline_fits(cfg: BenchConfig) -> list[tuple[MatrixFunctionTask, int, str, int]]:
+    """Every per-prompt fit :func:`run_task` makes: (task, c, learner, prompts it is fitted on)."""
+    return [(t, c, b, _prompts_for(b, t, c, cfg)) for t in cfg.tasks for c in cfg.cs for b in _learner_names(t, cfg)]
 
 
 def _concat(a: FunctionPrompts, b: FunctionPrompts) -> FunctionPrompts:

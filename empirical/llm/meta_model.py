@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from empirical.llm.tasks import FunctionPrompts, MatrixFunctionTask, target_stats
 
 __all__ = ["MetaConfig", "RelativeMetaConfig", "ICLTransformer", "encode", "predict_all", "meta_train",
-           "mixture_sampler"]
+           "mixture_sampler", "parameter_count", "training_step_bytes"]
 
 
 @dataclass(frozen=True)
@@ -208,6 +208,33 @@ def meta_fit(model: ICLTransformer, tasks: list[MatrixFunctionTask], cfg: MetaCo
                 checkpoint_path=resume_path, progress=progress, desc=desc,
                 identity={"tasks": [t.name for t in tasks], "model": asdict(cfg)})
     return res.losses
+
+
+def parameter_count(cfg: MetaConfig) -> int:
+    """Parameters of :class:`ICLTransformer` (cfg): read-ins (d_max + k_max + 2)·E, positions 2·max_len·E, per
+    layer 4E² + 2EF + 9E + F (qkv and output maps, the F-wide MLP, two LayerNorms), final LayerNorm 2E and
+    read-out (E + 1)·k_max."""
+    E, F = cfg.embed, cfg.mlp
+    return ((cfg.d_max + cfg.k_max + 2) * E + 2 * cfg.max_len * E + cfg.layers * (4 * E * E + 2 * E * F + 9 * E + F)
+            + 2 * E + (E + 1) * cfg.k_max)
+
+
+def training_step_bytes(cfg: MetaConfig, batch: int) -> int:
+    """Peak tensor bytes of one meta-training step (:func:`masked_mse`, backward, clipping, Adam) on ``batch``
+    prompts of ``max_len`` examples, i.e. N = batch·2·max_len tokens, float32:
+
+    * activations autograd keeps, per token and layer 2F + 8E + H + 4 numbers (the MLP's pre- and post-GELU
+      F-vectors; qkv 3E, the attention output and its transposed copy 2E, two residual sums 2E, a LayerNorm output;
+      the fused attention's log-sum-exp per head; LayerNorm statistics), plus F + 2E per token of gradients alive
+      at the backward's peak (measured with :class:`empirical.memory.PeakTensorBytes`). The fused attention keeps
+      no S x S matrix per head; an unfused one would add 12·batch·heads·(2·max_len)² bytes per layer;
+    * the batch itself, batch·max_len·(d_max + k_max) numbers;
+    * gradients and Adam's two moments, 12 bytes per parameter (:func:`parameter_count`).
+    """
+    E, F, H, L = cfg.embed, cfg.mlp, cfg.heads, cfg.layers
+    tokens = batch * 2 * cfg.max_len
+    activations = 4 * tokens * (L * (2 * F + 8 * E + H + 4) + F + 2 * E)
+    return activations + 4 * batch * cfg.max_len * (cfg.d_max + cfg.k_max) + 12 * parameter_count(cfg)
 
 
 def meta_train(tasks: list[MatrixFunctionTask], cfg: MetaConfig, *, steps: int, per_task: int, lr: float,

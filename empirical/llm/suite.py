@@ -5,13 +5,14 @@ One place, so the claims, the meta-training command and the tests agree (fact sh
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from empirical.llm.meta_model import MetaConfig, RelativeMetaConfig
 from empirical.llm.tasks import MatrixFunctionTask as T
 
 __all__ = ["TASKS", "HELDOUT_TESTS", "MetaTraining", "META_TRAINING", "HELDOUT_TRAINING", "meta_training",
-           "CHECKPOINT_DIR"]
+           "MODEL_SIZES", "TRAINING_SIZES", "meta_sizes", "CHECKPOINT_DIR"]
 
 #: Tasks per regime. The meta-trained model of a regime is trained on the mixture of its tasks, so the
 #: benchmark may evaluate any subset of them. Fixed regime (R1): the paper's vector p-norm (n = 5, p = 0.5),
@@ -62,9 +63,27 @@ HELDOUT_TRAINING = {
 }
 
 
-def meta_training(regime: str, profile: str) -> MetaTraining:
-    """The meta-training settings of a regime's model in a profile."""
-    return (HELDOUT_TRAINING if regime == "heldout" else META_TRAINING)[profile]
+#: The sizes of a meta-training a run may change (claims read each through a named setting): the model's ...
+MODEL_SIZES = ("embed", "layers", "heads", "mlp", "max_len")
+#: ... and the training's (steps; prompts of every task per step, so the batch is per_task x the regime's tasks).
+TRAINING_SIZES = ("steps", "per_task")
+
+
+def meta_sizes(mt: MetaTraining) -> dict[str, int]:
+    """The :data:`MODEL_SIZES` and :data:`TRAINING_SIZES` of ``mt``, by name."""
+    return {k: getattr(mt.model, k) for k in MODEL_SIZES} | {k: getattr(mt, k) for k in TRAINING_SIZES}
+
+
+def meta_training(regime: str, profile: str, sizes: Mapping[str, int] | None = None) -> MetaTraining:
+    """The meta-training settings of a regime's model in a profile; ``sizes`` (names of :func:`meta_sizes`)
+    replace the profile's sizes (at the profile's own sizes it is the profile's settings, equal field by field)."""
+    mt = (HELDOUT_TRAINING if regime == "heldout" else META_TRAINING)[profile]
+    sizes = dict(sizes or {})
+    unknown = sorted(set(sizes) - set(MODEL_SIZES) - set(TRAINING_SIZES))
+    if unknown:
+        raise ValueError(f"sizes: unknown meta-training sizes {unknown} (known: {MODEL_SIZES + TRAINING_SIZES})")
+    model = replace(mt.model, **{k: v for k, v in sizes.items() if k in MODEL_SIZES})
+    return replace(mt, model=model, **{k: v for k, v in sizes.items() if k in TRAINING_SIZES})
 
 
 #: Where the shipped quick-profile weights live (safetensors + sidecar JSON with the retrain command); read-only.
