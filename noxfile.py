@@ -9,6 +9,7 @@ resolution otherwise.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nox
 
@@ -17,7 +18,9 @@ nox.options.default_venv_backend = "virtualenv"  # pip honours the machine's ind
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "tests", "reproduce"]
 
-PAPERS = ("ahn23", "fu23", "he25", "ryu24", "goulart24")
+#: every paper folder with a claims module (empirical/papers/<key>/claims.py): a new paper gets its session by
+#: being added, without an edit here (read from the file tree: nox runs outside the project's environment)
+PAPERS = tuple(sorted(p.parent.name for p in Path(__file__).parent.glob("empirical/papers/*/claims.py")))
 
 
 def _install(session: nox.Session, *extras: str) -> None:

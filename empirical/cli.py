@@ -19,7 +19,7 @@ from empirical.errors import IntegrityError, UsageError, one_line, report_intern
 if TYPE_CHECKING:  # the CLI imports torch and the registry only when a command needs them
     import torch
 
-    from empirical.claims.core import Claim
+    from empirical.registry.core import Claim
 
 __all__ = ["main"]
 
@@ -133,7 +133,7 @@ def _build_parser() -> _Parser:
 
 def _select(selectors: list[str]) -> list[Claim]:
     """The claims named on the command line; an unknown name is a usage error naming ID_OR_PAPER."""
-    from empirical.claims import select_claims
+    from empirical.registry import select_claims
 
     select_claims([])  # loads the registry first: a failure there is a bug, not a usage error
     try:

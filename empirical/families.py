@@ -17,9 +17,12 @@ Adapted when present:
 * ``lsa`` — ahn23 linear self-attention (``empirical.models.lsa``) on linear-regression prompts.
 * ``gpt2-icl`` — the Garg et al. GPT-2 format model (``empirical.models.gpt2_icl``) on linear regression.
 * ``lstm-icl`` — the LSTM of fu23's comparison (``empirical.models.lstm``), same prompts and loss.
-* ``fu23`` / ``he25`` — a claim's own recipe (``empirical.fu23_training`` / ``empirical.he25_training``):
-  its model, data (with the fu23 curriculum), loss and training settings, so a paper-scale claim model
-  can be trained under torchrun; on one process it is bit for bit the claim trainer's run.
+From the paper folders (``empirical/papers/<key>/families.py``, found and imported at the end of this module):
+
+* ``fu23`` / ``he25`` — a claim's own recipe (:mod:`empirical.papers.fu23.families`,
+  :mod:`empirical.papers.he25.families`): its model, data (with the fu23 curriculum), loss and training settings,
+  so a paper-scale claim model can be trained under torchrun; on one process it is bit for bit the claim
+  trainer's run.
 
 Losses call ``model(...)`` only: under DDP the model is the wrapper, whose forward performs the gradient
 synchronisation; a helper like ``model.predict`` would not exist on the wrapper.
@@ -29,7 +32,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import math
+import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +46,7 @@ from empirical.seeding import torch_generator
 from theory.prompts import PromptBatch
 from theory.samplers import LinearRegressionTask
 
-__all__ = ["Family", "FAMILIES", "ToyRegressor", "seeded_init_", "linreg_sampler", "register"]
+__all__ = ["Family", "FAMILIES", "ToyRegressor", "seeded_init_", "linreg_sampler", "garg_loss", "register"]
 
 
 @dataclass(frozen=True)
@@ -228,7 +233,7 @@ register(
 # -- Garg-format sequence models (fu23, goulart24): GPT-2 and LSTM --------------------------------------------
 
 
-def _garg_loss(model: nn.Module, batch: PromptBatch) -> Tensor:
+def garg_loss(model: nn.Module, batch: PromptBatch) -> Tensor:
     """Garg et al.'s objective: squared error of the prediction at every x position (each from the examples
     before it) and at the query. Calls ``model(tokens)`` — the forward a DDP wrapper intercepts — rather than
     ``model.predict``, which would bypass the gradient all-reduce."""
@@ -271,7 +276,7 @@ register(
         defaults={"d": 5, "n": 10, "width": 64, "layers": 4, "heads": 4},
         build=_gpt2_build,
         sampler=linreg_sampler,
-        loss=_garg_loss,
+        loss=garg_loss,
         requires=("empirical.models.gpt2_icl",),
     )
 )
@@ -283,118 +288,23 @@ register(
         defaults={"d": 5, "n": 10, "width": 64, "layers": 2},
         build=_lstm_build,
         sampler=linreg_sampler,
-        loss=_garg_loss,
+        loss=garg_loss,
         requires=("empirical.models.lstm", "empirical.models.gpt2_icl"),
     )
 )
 
 
-# -- fu23 claim recipes (empirical.fu23_training): the claims' own models, trainable under torchrun ------------
+# -- families of one paper: empirical/papers/<key>/families.py ------------------------------------------------
 
 
-def _fu23_recipe(opts: dict[str, Any]):
-    from empirical.fu23_training import RECIPES
+def _register_paper_families() -> None:
+    """Import each paper folder's ``families`` module, which registers that paper's own families (a claim's
+    recipe, say): a new paper adds its families in its own folder, never here."""
+    import empirical.papers as home
 
-    try:
-        return RECIPES[opts["profile"]][opts["recipe"]]
-    except KeyError:
-        known = {p: sorted(r) for p, r in RECIPES.items()}
-        raise ValueError(
-            f"option: no fu23 recipe {opts['recipe']!r} in profile {opts['profile']!r}; known: {known}"
-        ) from None
+    for info in sorted(pkgutil.iter_modules(home.__path__), key=lambda i: i.name):
+        if info.ispkg and importlib.util.find_spec(f"{home.__name__}.{info.name}.families") is not None:
+            importlib.import_module(f"{home.__name__}.{info.name}.families")
 
 
-@leaves_global_rng
-def _fu23_build(opts: dict[str, Any], device: torch.device, dtype: torch.dtype, seed: int) -> nn.Module:
-    from empirical.fu23_training import build_model
-
-    return build_model(_fu23_recipe(opts), device, dtype)  # init seed fixed by the recipe, as in the claims
-
-
-def _fu23_sampler(opts: dict[str, Any], batch_size: int, device: torch.device, dtype: torch.dtype):
-    from empirical.fu23_training import curriculum_dims, task_of, truncate_dims
-
-    r = _fu23_recipe(opts)
-    task = task_of(r)
-
-    def sample(g: torch.Generator, step: int) -> PromptBatch:  # the recipe's curriculum on d
-        return truncate_dims(task.sample(batch_size, g, dtype=dtype, device=device), curriculum_dims(r, step))
-
-    return sample
-
-
-def _fu23_train_defaults(opts: dict[str, Any]) -> dict[str, Any]:
-    cfg = _fu23_recipe(opts).train_config()
-    return {
-        k: getattr(cfg, k)
-        for k in ("steps", "batch_size", "lr", "optimizer", "schedule", "warmup", "grad_clip", "seed")
-    }
-
-
-register(
-    Family(
-        name="fu23",
-        summary="a fu23 claim recipe (empirical.fu23_training.RECIPES: recipe=gpt2_iso|gpt2_ill|lstm_iso, "
-        "profile=quick|full) with its model, curriculum and training settings",
-        defaults={"recipe": "gpt2_iso", "profile": "quick"},
-        build=_fu23_build,
-        sampler=_fu23_sampler,
-        loss=_garg_loss,
-        requires=("empirical.fu23_training",),
-        train_defaults=_fu23_train_defaults,
-    )
-)
-
-
-# -- he25 pre-training recipes (empirical.he25_training): ReLU-attention encoders on PCA / GMM prompts ----------
-
-
-def _he25_recipe(opts: dict[str, Any]):
-    from empirical.he25_training import RECIPES
-
-    if opts["recipe"] not in RECIPES:
-        raise ValueError(f"option: no he25 recipe {opts['recipe']!r}; known: {sorted(RECIPES)}")
-    return RECIPES[opts["recipe"]]
-
-
-@leaves_global_rng
-def _he25_build(opts: dict[str, Any], device: torch.device, dtype: torch.dtype, seed: int) -> nn.Module:
-    from empirical.he25_training import build_model
-
-    return build_model(_he25_recipe(opts), device)  # float32 and the recipe's init seed, as in the claims
-
-
-def _he25_sampler(opts: dict[str, Any], batch_size: int, device: torch.device, dtype: torch.dtype):
-    from empirical.he25_training import gmm_batch, pca_batch
-
-    r = _he25_recipe(opts)
-    draw = pca_batch if r.task == "pca" else gmm_batch
-    return lambda g, step: draw(r, g, batch_size, device)
-
-
-def _he25_make_loss(opts: dict[str, Any]):
-    from empirical.he25_training import gmm_loss, pca_loss
-
-    r = _he25_recipe(opts)
-    return (lambda m, b: pca_loss(m, b, r)) if r.task == "pca" else gmm_loss
-
-
-register(
-    Family(
-        name="he25",
-        summary="a he25 pre-training recipe (empirical.he25_training.RECIPES, e.g. recipe=pca_d5_L4) with its "
-        "model, data and training settings",
-        defaults={"recipe": "pca_d5_L4"},
-        build=_he25_build,
-        sampler=_he25_sampler,
-        loss=None,
-        make_loss=_he25_make_loss,
-        requires=("empirical.he25_training",),
-        train_defaults=lambda opts: {
-            "steps": _he25_recipe(opts).steps,
-            "batch_size": _he25_recipe(opts).batch,
-            "lr": _he25_recipe(opts).lr,
-            "seed": _he25_recipe(opts).seed,
-        },
-    )
-)
+_register_paper_families()

@@ -1,7 +1,7 @@
 """Peak tensor memory: a measurement (:class:`PeakTensorBytes`) and the budget full-profile estimates must fit.
 
 Runners whose allocations grow with the full-profile sizes give a small pure function estimating their peak
-tensor bytes from their settings (e.g. :func:`empirical.claims.fu23.memory_estimate`). The shrunk full-profile
+tensor bytes from their settings (e.g. :func:`empirical.papers.fu23.runners.memory_estimate`). The shrunk full-profile
 test (``tests/empirical/test_full_profile_shrunk.py``) checks each formula against :class:`PeakTensorBytes` at
 small settings and the estimate at the full-profile settings against :data:`DEVICE_BUDGET_BYTES`, so a tensor
 that would need 256 GiB on the GPU is found on a laptop.

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from empirical.artifacts import atomic_write_text, write_json
-from empirical.claims.core import Claim, verdict_kind
+from empirical.registry.core import Claim, verdict_kind
 
 __all__ = ["SeedRow", "merge_runs", "parse_seeds", "robustness_table", "seed_rows", "main"]
 
@@ -176,8 +176,8 @@ def _write(out: Path, rows: list[SeedRow], seeds: list[int], max_seconds: float,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from empirical.claims import select_claims
     from empirical.device import resolve_device
+    from empirical.registry import select_claims
 
     ap = argparse.ArgumentParser(prog="python -m empirical.robustness", description=__doc__.splitlines()[0])
     ap.add_argument("selectors", nargs="*", metavar="ID_OR_PAPER", help="claim ids or paper keys (default: all)")

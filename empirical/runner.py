@@ -21,7 +21,7 @@ from empirical.artifacts import (
     package_versions,
     write_json,
 )
-from empirical.claims.core import Claim, RunContext, SkipClaim, verdict_of
+from empirical.registry.core import Claim, RunContext, SkipClaim, verdict_of
 
 __all__ = ["THREAD_ENV_VARS", "run_claim", "run_claims", "thread_settings"]
 

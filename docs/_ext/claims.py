@@ -14,7 +14,7 @@ Directives (MyST syntax)::
     ```{claim-measured} fu23.compact_construction layer_cost
     ```                          a measured list of rows (dicts) of one claim's result as a table
 
-Both read the registry (:func:`empirical.claims.select_claims`), so a claim added to the registry shows up
+Both read the registry (:func:`empirical.registry.select_claims`), so a claim added to the registry shows up
 without editing a page, and the results written by ``icl-verify run ... --out DIR``
 (:func:`empirical.artifacts.load_results`). Results folders are searched in order, the first one holding a
 claim's JSON wins:
@@ -198,7 +198,7 @@ class _ClaimsBase(SphinxDirective):
         A paper key with no registered claims yet renders a note (its page may be written before its
         claims land); an unknown claim id (``key.name``) is a mistake in the page: a warning.
         """
-        from empirical.claims import papers, select_claims
+        from empirical.registry import papers, select_claims
 
         known = set(papers())
         self.unregistered = [a for a in self.arguments if "." not in a and a not in known]

@@ -97,7 +97,7 @@ def test_bench_he25_power_method(timed, impl, d, N, k, tau):
 
 #: (d, N, tau): depth 3τ + 1 = 13, 31, 31 layers; the last two are claim 11's (d, N) grid points at its τ = 10.
 SC_SIZES = [(4, 32, 4), (10, 64, 10), (50, 200, 10)]
-SC_BATCH = 8  # claim 11's batch (``cluster_construction`` in empirical.claims.he25)
+SC_BATCH = 8  # claim 11's batch (``cluster_construction`` in empirical.papers.he25.runners)
 
 
 @pytest.mark.parametrize("impl", ["constructed", "bare"])

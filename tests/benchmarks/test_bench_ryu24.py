@@ -1,6 +1,6 @@
 """ryu24 evaluation throughput: the operator applied to 4096 points (2-D oscillator, L = 8), forward-Laplacian
 and autograd paths. (One NeuralSVD training step is timed in ``test_bench_train_step.py``; the helper
-:func:`empirical.neuralsvd.experiments.train_step_fn` gives a bare step closure.)
+:func:`empirical.papers.ryu24.neuralsvd.experiments.train_step_fn` gives a bare step closure.)
 
 Reference operation for the ratios: a float32 matmul (4096, 64) @ (64, 64).
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from empirical.neuralsvd.experiments import NetConfig, train_step_fn
-from empirical.neuralsvd.operators import SchrodingerOperator, harmonic_potential
+from empirical.papers.ryu24.neuralsvd.experiments import NetConfig, train_step_fn
+from empirical.papers.ryu24.neuralsvd.operators import SchrodingerOperator, harmonic_potential
 
 from .conftest import mm_reference
 

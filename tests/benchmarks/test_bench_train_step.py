@@ -136,8 +136,8 @@ NSVD_CASES = [("sequential", "forward"), ("sequential", "autograd"), ("neuralef"
 
 @pytest.mark.parametrize(("method", "laplacian"), NSVD_CASES, ids=[f"{m}-{lap}" for m, lap in NSVD_CASES])
 def test_bench_neuralsvd_step(timed, method, laplacian):
-    ex = pytest.importorskip("empirical.neuralsvd.experiments")
-    ops = pytest.importorskip("empirical.neuralsvd.operators")
+    ex = pytest.importorskip("empirical.papers.ryu24.neuralsvd.experiments")
+    ops = pytest.importorskip("empirical.papers.ryu24.neuralsvd.operators")
 
     op = ops.SchrodingerOperator(
         d=2, potential=ops.harmonic_potential, shift=20.0, scale=1.0, sampler_std=1.5, method=laplacian

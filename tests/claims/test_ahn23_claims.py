@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from empirical.claims import get_claim
-from empirical.claims.core import RunContext, verdict_of
+from empirical.registry import get_claim
+from empirical.registry.core import RunContext, verdict_of
 
 EXACT = ["ahn23.lemma1", "ahn23.thm1", "ahn23.thm1_isotropic", "ahn23.data_inadequacy", "ahn23.thm3_critical",
          "ahn23.fig2"]

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from constructions.pgd import build_preconditioned_gd
-from empirical.claims import ahn23, get_claim
-from empirical.claims.core import Check, RunContext, verdict_of
+from empirical.papers.ahn23 import runners as ahn23
+from empirical.registry import get_claim
+from empirical.registry.core import Check, RunContext, verdict_of
 from theory.samplers import LinearRegressionTask, spd_with_condition
 from theory.symbolic.ahn23 import optimal_preconditioner, population_loss
 

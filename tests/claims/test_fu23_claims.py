@@ -8,11 +8,12 @@ import json
 import pytest
 import torch
 
-import empirical.claims.fu23 as fu23
+import empirical.papers.fu23.claims as fu23_claims
+import empirical.papers.fu23.runners as fu23
 from empirical.checkpoints import read_sidecar
-from empirical.claims import get_claim
-from empirical.claims.core import RunContext, SkipClaim, verdict_kind
-from empirical.fu23_training import CHECKPOINT_DIR, RECIPES
+from empirical.papers.fu23.training import CHECKPOINT_DIR, RECIPES
+from empirical.registry import get_claim
+from empirical.registry.core import RunContext, SkipClaim, verdict_kind
 from empirical.runner import run_claim
 
 CPU = torch.device("cpu")
@@ -34,7 +35,7 @@ def test_fu23_claims_registered():
     ids = {"fu23.newton_recursion", "fu23.newton_alpha_boundary", "fu23.rates", "fu23.compact_construction",
            "fu23.paper_construction_corrected", "fu23.paper_construction_as_printed", "fu23.layers_track_newton",
            "fu23.gd_needs_exponentially_more", "fu23.ill_conditioned", "fu23.lstm_not_newton"}
-    assert ids == {c.id for c in fu23.CLAIMS}
+    assert ids == {c.id for c in fu23_claims.CLAIMS}
 
 
 @pytest.mark.parametrize("cid", ["fu23.newton_recursion", "fu23.newton_alpha_boundary", "fu23.rates",
@@ -62,14 +63,14 @@ def test_fu23_paper_construction_as_printed_is_not_reproduced(small, tmp_path):
 def test_fu23_checkpoints_stored_with_command():
     for name, r in RECIPES["quick"].items():
         path = CHECKPOINT_DIR / f"{name}.safetensors"
-        assert path.exists(), f"missing checkpoint {path}: run python -m empirical.fu23_training"
+        assert path.exists(), f"missing checkpoint {path}: run python -m empirical.papers.fu23.training"
         side = read_sidecar(path)
-        assert side["command"].startswith("python -m empirical.fu23_training")
+        assert side["command"].startswith("python -m empirical.papers.fu23.training")
         assert side["config"]["steps"] == r.steps and side["seed"] == r.seed
 
 
 def test_fu23_trained_claims_run_from_checkpoints(small, tmp_path, monkeypatch):
-    import empirical.fu23_training as ft
+    import empirical.papers.fu23.training as ft
 
     def no_training(*args, **kwargs):
         raise AssertionError("a stored checkpoint should have been used, not trained")
@@ -89,7 +90,7 @@ def test_fu23_trained_claims_run_from_checkpoints(small, tmp_path, monkeypatch):
 
 def test_fu23_retrain_trains_each_model_once_into_the_out_folder(small, tmp_path, monkeypatch):
     import empirical.checkpoints as ck
-    import empirical.fu23_training as ft
+    import empirical.papers.fu23.training as ft
 
     calls = []
 
@@ -125,4 +126,4 @@ def test_fu23_full_profile_models_never_overwrite_the_quick_ones(tmp_path):
 def test_fu23_trained_claims_skip_full_on_cpu(tmp_path):
     ctx = RunContext(profile="full", device=CPU, seed=0, out_dir=tmp_path, claim_id="fu23.layers_track_newton")
     with pytest.raises(SkipClaim, match="needs cuda"):
-        fu23._layers_track_newton(ctx)
+        fu23.layers_track_newton(ctx)

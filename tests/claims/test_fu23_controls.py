@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-import empirical.claims.fu23 as fu23
-from empirical.claims.core import Control
-from empirical.fu23_training import RECIPES
+import empirical.papers.fu23.runners as fu23
+from empirical.papers.fu23.training import RECIPES
 from empirical.probes import gd_prefix_predictions, newton_prefix_predictions, prefix_prompts
+from empirical.registry.core import Control
 from theory.samplers import LinearRegressionTask
 
 #: (probe-training, held-out) prompts for the controls here (the claims use fu23.STUDY_SIZES).

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-import empirical.claims.fu23 as fu23
-from empirical.claims.core import RunContext
+import empirical.papers.fu23.runners as fu23
+from empirical.registry.core import RunContext
 
 
 def test_counted_layers_follow_the_theorems():

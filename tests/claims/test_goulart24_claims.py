@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-import empirical.claims.goulart24 as g24
-from empirical.claims import select_claims
-from empirical.claims.core import RunContext, SkipClaim
-from empirical.llm.baselines import BaselineSettings
-from empirical.llm.benchmark import HELDOUT, BenchConfig
-from empirical.llm.grammar import NumberGrammarProcessor, greedy_decode
-from empirical.llm.tasks import MatrixFunctionTask as T
-from empirical.llm.tasks import target_moments
+import empirical.papers.goulart24.runners as g24
+from empirical.papers.goulart24.llm.baselines import BaselineSettings
+from empirical.papers.goulart24.llm.benchmark import HELDOUT, BenchConfig
+from empirical.papers.goulart24.llm.grammar import NumberGrammarProcessor, greedy_decode
+from empirical.papers.goulart24.llm.tasks import MatrixFunctionTask as T
+from empirical.papers.goulart24.llm.tasks import target_moments
+from empirical.registry import select_claims
+from empirical.registry.core import RunContext, SkipClaim
 from empirical.runner import run_claim
 
 TINY = BenchConfig(
@@ -84,7 +84,7 @@ def test_benchmark_learners_are_paired_and_mean_matches_theory(tiny, tmp_path):
         a, b = tr.paired("cnn", "mean", c)
         assert a.shape == b.shape == (cfg.prompts,)
     # Independent check of the mean predictor's error: recompute by hand on the same prompts.
-    from empirical.llm.tasks import target_stats
+    from empirical.papers.goulart24.llm.tasks import target_stats
     from empirical.seeding import torch_generator
 
     d = tr.task.sample(cfg.all_prompts, max(cfg.cs) + 1, torch_generator(0, "goulart24-prompts", tr.task.name))
@@ -212,11 +212,11 @@ def test_llm_arm_with_grammar_and_likelihood(tmp_path):
 
 
 def test_local_llm_skips_without_extra(monkeypatch, tmp_path):
-    import empirical.llm.backends as backends
+    import empirical.papers.goulart24.llm.backends as backends
 
     monkeypatch.setattr(backends, "llm_extra_missing", lambda: "llm extra not installed (test)")
     with pytest.raises(SkipClaim, match="llm extra not installed"):
-        g24._local_llm(_ctx(tmp_path))
+        g24.local_llm(_ctx(tmp_path))
 
 
 def test_full_profile_meta_training_needs_cuda(monkeypatch, tmp_path):
@@ -230,7 +230,7 @@ def test_family_prompts_extend_the_draw_without_changing_its_first_prompts():
     every learner's first prompts are the same draw with or without them."""
     from dataclasses import replace
 
-    from empirical.llm.benchmark import run_task
+    from empirical.papers.goulart24.llm.benchmark import run_task
 
     task = T("nuclear", 3, regime="family")
     base = BenchConfig(tasks=(task,), cs=(1, 2, 4), prompts=8, cheap_prompts=16, baselines=("mean", "ridge"))

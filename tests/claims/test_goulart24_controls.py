@@ -9,12 +9,12 @@ import re
 import pytest
 import torch
 
-import empirical.claims.goulart24 as g24
-from empirical.claims import select_claims
-from empirical.claims.core import RunContext, verdict_of
-from empirical.llm.baselines import BaselineSettings
-from empirical.llm.benchmark import BenchConfig
-from empirical.llm.tasks import MatrixFunctionTask as T
+import empirical.papers.goulart24.runners as g24
+from empirical.papers.goulart24.llm.baselines import BaselineSettings
+from empirical.papers.goulart24.llm.benchmark import BenchConfig
+from empirical.papers.goulart24.llm.tasks import MatrixFunctionTask as T
+from empirical.registry import select_claims
+from empirical.registry.core import RunContext, verdict_of
 
 #: Enough prompts for the controls' effects, small per-prompt networks (the controls do not depend on their size).
 SMALL = BenchConfig(
@@ -102,9 +102,9 @@ def test_llm_controls_are_grouped_by_rule_and_scored_like_the_llm(tmp_path):
 def test_oracle_control_backend_has_the_constructed_error():
     """Independent of its code path: for the same prompt the error scales as √(1 + 1/c) (one draw shared by
     all c), and (error)² / (τ (1 + 1/c) Var) averages to E ξ² = 1 over prompts."""
-    from empirical.llm.benchmark import ORACLE_TAU, llm_control_backends
-    from empirical.llm.prompting import build_prompt, parse_answer
-    from empirical.llm.tasks import target_stats
+    from empirical.papers.goulart24.llm.benchmark import ORACLE_TAU, llm_control_backends
+    from empirical.papers.goulart24.llm.prompting import build_prompt, parse_answer
+    from empirical.papers.goulart24.llm.tasks import target_stats
 
     task, P = T("nuclear", 2), 400
     oracle = llm_control_backends(task, 2, seed=5, names=("control_oracle",))["control_oracle"]

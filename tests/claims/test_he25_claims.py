@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from empirical.claims import he25
-from empirical.claims.core import RunContext, SkipClaim, verdict_kind, verdict_of
+from empirical.papers.he25 import claims as he25_claims
+from empirical.papers.he25 import runners as he25
+from empirical.registry.core import RunContext, SkipClaim, verdict_kind, verdict_of
 
 SMALL = {
     "seed_draws": 20_000,
@@ -42,13 +43,14 @@ EXPECT_NOT_REPRODUCED = {"construction_size"}
 
 @pytest.fixture
 def small(monkeypatch):
-    import empirical.he25_training as tr
+    import empirical.papers.he25.training as tr
 
     for k, v in SMALL.items():
         monkeypatch.setitem(he25.SIZES, k, v)
 
     def no_training(recipe, *a, **kw):  # tests use the stored quick models; never train for minutes here
-        pytest.fail(f"stored quick model {recipe.name} missing/stale: python -m empirical.he25_training {recipe.name}")
+        pytest.fail(f"stored quick model {recipe.name} missing/stale: "
+                    f"python -m empirical.papers.he25.training {recipe.name}")
 
     monkeypatch.setattr(tr, "_fit", no_training)
 
@@ -59,7 +61,7 @@ def _ctx(tmp_path, claim_id):
     )
 
 
-@pytest.mark.parametrize("claim", he25.CLAIMS, ids=lambda c: c.id)
+@pytest.mark.parametrize("claim", he25_claims.CLAIMS, ids=lambda c: c.id)
 def test_claim_runs_quick(claim, small, tmp_path):
     try:
         out = claim.runner(_ctx(tmp_path, claim.id))
@@ -84,9 +86,9 @@ def test_claim_runs_quick(claim, small, tmp_path):
 
 
 def test_claim_ids_and_registry():
-    from empirical.claims import select_claims
+    from empirical.registry import select_claims
 
-    ids = [c.id for c in he25.CLAIMS]
+    ids = [c.id for c in he25_claims.CLAIMS]
     assert len(ids) == 18 == len(set(ids))
     assert {c.id for c in select_claims(["he25"])} == set(ids)
 
@@ -96,7 +98,7 @@ def test_inexact_check_can_fail(small, tmp_path, monkeypatch):
     from constructions import power_method as pm
 
     monkeypatch.setattr(pm.Normaliser, "eta_max", property(lambda self: abs(self.eta) / 2))
-    out = he25._inexact(_ctx(tmp_path, "he25.inexact_normalisation_effects"))
+    out = he25.inexact(_ctx(tmp_path, "he25.inexact_normalisation_effects"))
     assert verdict_of(out.checks) == "not reproduced"
 
 
@@ -110,7 +112,7 @@ def test_trained_claims_skip_in_full_profile(tmp_path):
         progress=False,
     )
     with pytest.raises(SkipClaim, match="full-profile"):
-        he25._pretrained_gmm(ctx)
+        he25.pretrained_gmm(ctx)
 
 
 def _uneven_images(n: int = 300, p: int = 64, seed: int = 3) -> torch.Tensor:
@@ -121,10 +123,10 @@ def _uneven_images(n: int = 300, p: int = 64, seed: int = 3) -> torch.Tensor:
 
 
 def test_real_data_claim_runs_on_a_stand_in_image_set(small, tmp_path, monkeypatch):
-    import empirical.he25_real_data as rd
+    import empirical.papers.he25.real_data as rd
 
     monkeypatch.setattr(rd, "load_digit_images", _uneven_images)
-    claim = next(c for c in he25.CLAIMS if c.id == "he25.real_data_transfer")
+    claim = next(c for c in he25_claims.CLAIMS if c.id == "he25.real_data_transfer")
     out = claim.runner(_ctx(tmp_path, claim.id))
     assert {c.name for c in out.checks} == {"skill v1: synthetic − real", "skill v1 − v2, real",
                                             "degradation v2 − degradation v1"}
@@ -135,12 +137,12 @@ def test_real_data_claim_runs_on_a_stand_in_image_set(small, tmp_path, monkeypat
 
 
 def test_real_data_claim_skips_without_scikit_learn(small, tmp_path, monkeypatch):
-    import empirical.he25_real_data as rd
+    import empirical.papers.he25.real_data as rd
 
     def missing():
         raise ImportError("scikit-learn is not installed: pip install 'icl-verify[data]'")
 
     monkeypatch.setattr(rd, "load_digit_images", missing)
-    claim = next(c for c in he25.CLAIMS if c.id == "he25.real_data_transfer")
+    claim = next(c for c in he25_claims.CLAIMS if c.id == "he25.real_data_transfer")
     with pytest.raises(SkipClaim, match="scikit-learn"):
         claim.runner(_ctx(tmp_path, claim.id))

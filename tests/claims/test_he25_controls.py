@@ -11,16 +11,18 @@ import numpy as np
 import pytest
 import torch
 
-from empirical.claims import he25
-from empirical.claims.core import Control, RunContext, verdict_of
+from empirical.papers.he25 import claims as he25_claims
+from empirical.papers.he25 import runners as he25
+from empirical.registry.core import Control, RunContext, verdict_of
 
 
 @pytest.fixture(autouse=True)
 def no_training(monkeypatch):
-    import empirical.he25_training as tr
+    import empirical.papers.he25.training as tr
 
     def fail(recipe, *a, **kw):
-        pytest.fail(f"stored quick model {recipe.name} missing/stale: python -m empirical.he25_training {recipe.name}")
+        pytest.fail(f"stored quick model {recipe.name} missing/stale: "
+                    f"python -m empirical.papers.he25.training {recipe.name}")
 
     monkeypatch.setattr(tr, "_fit", fail)
 
@@ -73,7 +75,7 @@ def test_control_behaves(claim, role, tmp_path):
 
 
 def test_every_trained_claim_has_both_controls():
-    trained = {c.id.split(".", 1)[1] for c in he25.CLAIMS if "trained" in c.evidence}
+    trained = {c.id.split(".", 1)[1] for c in he25_claims.CLAIMS if "trained" in c.evidence}
     assert trained == set(CASES) | {"generalization_rate"}
     assert all(set(spec) == {"positive", "negative"} for spec in (*SPECS.values(), he25.RATE_CONTROLS))
 

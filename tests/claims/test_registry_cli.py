@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-import empirical.claims as registry
+import empirical.registry as registry
 from empirical import cli
 from empirical.artifacts import SCHEMA, load_results
-from empirical.claims.core import Check, Claim, Outcome, SkipClaim, verdict_of
+from empirical.registry.core import Check, Claim, Outcome, SkipClaim, verdict_of
 from empirical.runner import run_claims
 
 

@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from empirical.claims import ryu24
-from empirical.claims.core import RunContext, SkipClaim, verdict_of
+from empirical.papers.ryu24 import claims as ryu24_claims
+from empirical.papers.ryu24 import runners as ryu24
+from empirical.registry.core import RunContext, SkipClaim, verdict_of
 
 TINY = {
     "matrix": {"shapes": [(8, 6, 3)], "train_shape": (8, 6, 3), "decay": 0.7, "steps": 40, "lr": 3e-2, "n_gauges": 3},
@@ -84,7 +85,7 @@ def _ctx(tmp_path, claim_id, profile="quick"):
 
 
 def _run(tmp_path, claim_id):
-    claim = next(c for c in ryu24.CLAIMS if c.id == claim_id)
+    claim = next(c for c in ryu24_claims.CLAIMS if c.id == claim_id)
     out = claim.runner(_ctx(tmp_path, claim_id))
     assert out.checks and all(not math.isnan(c.measured) for c in out.checks)
     assert all(c.reason for c in out.checks)
@@ -95,7 +96,7 @@ def _run(tmp_path, claim_id):
 
 
 def test_ryu24_registry():
-    ids = {c.id for c in ryu24.CLAIMS}
+    ids = {c.id for c in ryu24_claims.CLAIMS}
     assert {
         "ryu24.lora_subspace_only",
         "ryu24.nested_optimum_is_truncated_svd",
@@ -140,7 +141,7 @@ def test_ryu24_hydrogen_quick_is_a_smoke_test_against_the_true_shells(tiny, tmp_
 
 
 def test_ryu24_skips(tmp_path):
-    claims = {c.id: c for c in ryu24.CLAIMS}
+    claims = {c.id: c for c in ryu24_claims.CLAIMS}
     for cid in ("ryu24.hydrogen", "ryu24.oscillator", "ryu24.kernel_vs_nystrom"):
         with pytest.raises(SkipClaim, match="needs cuda"):
             claims[cid].runner(_ctx(tmp_path, cid, "full"))
@@ -152,7 +153,7 @@ def test_ryu24_skips(tmp_path):
 def test_ryu24_quick_accuracy_holds_on_seeds_0_to_4(tmp_path, claim_id, seed):
     """The quick profile reaches the fact sheet's accuracy on every seed (kernel ≈ 40 s, oscillator ≈ 90 s of CPU
     per seed): model checks pass and both controls behave."""
-    claim = next(c for c in ryu24.CLAIMS if c.id == claim_id)
+    claim = next(c for c in ryu24_claims.CLAIMS if c.id == claim_id)
     ctx = RunContext(profile="quick", device=torch.device("cpu"), seed=seed, out_dir=tmp_path, claim_id=claim_id,
                      progress=False)
     out = claim.runner(ctx)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from empirical.claims import ryu24
-from empirical.claims.core import RunContext, verdict_kind, verdict_of
+from empirical.papers.ryu24 import claims as ryu24_claims
+from empirical.papers.ryu24 import runners as ryu24
+from empirical.registry.core import RunContext, verdict_kind, verdict_of
 
 _OSC = {"batch": 16, "lr": 3e-3, "width": 8, "sampler_std": 1.5, "grid": (200, 40)}
 
@@ -42,7 +43,7 @@ def tiny(monkeypatch):
 
 @pytest.mark.parametrize("claim_id", TRAINED)
 def test_ryu24_positive_control_passes_and_negative_fails(tiny, tmp_path, claim_id):
-    claim = next(c for c in ryu24.CLAIMS if c.id == claim_id)
+    claim = next(c for c in ryu24_claims.CLAIMS if c.id == claim_id)
     ctx = RunContext(profile="quick", device=torch.device("cpu"), seed=0, out_dir=tmp_path, claim_id=claim_id,
                      progress=False)
     out = claim.runner(ctx)
@@ -61,7 +62,7 @@ def test_ryu24_ordering_controls_have_a_clear_interval(tiny, tmp_path):
     """The known ordering (error ratio ≈ 1/4 per replicate) is detected with an interval far from the margin."""
     ctx = RunContext(profile="quick", device=torch.device("cpu"), seed=0, out_dir=tmp_path,
                      claim_id="ryu24.vs_neuralef", progress=False)
-    out = ryu24._vs_neuralef(ctx)
+    out = ryu24.vs_neuralef(ctx)
     pos = next(c for c in out.controls if c.role == "positive")
     lo, hi = pos.checks[0].interval
     assert -0.7 < lo <= hi < -0.5  # log10(1/4) ≈ −0.6

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from empirical.claims.core import Check, Control, verdict_kind, verdict_of
+from empirical.registry.core import Check, Control, verdict_kind, verdict_of
 
 
 def _c(measured, op=">", threshold=0.0, interval=None, name="effect"):

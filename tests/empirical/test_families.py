@@ -78,7 +78,7 @@ def test_family_parse_options_error():
 
 
 def test_fu23_family_reproduces_the_claim_trainer(tmp_path):
-    """``--family fu23`` (the DDP-safe adapter) trains exactly what empirical.fu23_training trains."""
+    """``--family fu23`` (the DDP-safe adapter) trains exactly what empirical.papers.fu23.training trains."""
     import dataclasses
     import json
 
@@ -86,7 +86,7 @@ def test_fu23_family_reproduces_the_claim_trainer(tmp_path):
 
     from empirical.distributed import main
 
-    ft = pytest.importorskip("empirical.fu23_training")
+    ft = pytest.importorskip("empirical.papers.fu23.training")
     if "fu23" not in FAMILIES:
         pytest.skip("fu23 family not registered")
     recipe = dataclasses.replace(ft.RECIPES["quick"]["lstm_iso"], steps=3)
@@ -117,14 +117,14 @@ def test_fu23_family_error(tmp_path, capsys):
 
 
 def test_he25_family_reproduces_the_claim_trainer(tmp_path):
-    """``--family he25`` trains exactly what empirical.he25_training trains (dict batches, dict outputs)."""
+    """``--family he25`` trains exactly what empirical.papers.he25.training trains (dict batches, dict outputs)."""
     import dataclasses
 
     from safetensors.torch import load_file
 
     from empirical.distributed import main
 
-    ht = pytest.importorskip("empirical.he25_training")
+    ht = pytest.importorskip("empirical.papers.he25.training")
     if "he25" not in FAMILIES:
         pytest.skip("he25 family not registered")
     threads = torch.get_num_threads()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from empirical.fu23_training import RECIPES, curriculum_dims, icl_loss, truncate_dims
 from empirical.models.gpt2_icl import GPT2ICL, x_positions
 from empirical.models.lstm import LSTMICL
+from empirical.papers.fu23.training import RECIPES, curriculum_dims, icl_loss, truncate_dims
 from theory.samplers import LinearRegressionTask
 
 
@@ -86,7 +86,7 @@ def test_fu23_model_init_uses_only_its_generator(make):
 def test_fu23_training_interrupted_resumes_to_the_same_weights(tmp_path, monkeypatch):
     import dataclasses
 
-    import empirical.fu23_training as ft
+    import empirical.papers.fu23.training as ft
     from empirical.checkpoints import read_sidecar, run_checkpoint_path
 
     monkeypatch.setattr(ft, "RESUME_EVERY", 2)
@@ -113,7 +113,7 @@ def test_fu23_training_interrupted_resumes_to_the_same_weights(tmp_path, monkeyp
     a, b = straight.state_dict(), resumed.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     side = read_sidecar(weights)
-    assert side["config"]["steps"] == 5 and side["command"].startswith("python -m empirical.fu23_training")
+    assert side["config"]["steps"] == 5 and side["command"].startswith("python -m empirical.papers.fu23.training")
 
 
 def test_recorded_command_retrains_a_custom_recipe(tmp_path):
@@ -122,7 +122,7 @@ def test_recorded_command_retrains_a_custom_recipe(tmp_path):
     import dataclasses
     import shlex
 
-    import empirical.fu23_training as ft
+    import empirical.papers.fu23.training as ft
     from empirical.checkpoints import read_sidecar, run_checkpoint_path
 
     r = dataclasses.replace(ft.RECIPES["quick"]["gpt2_iso"], steps=3, width=8, layers=1, heads=2, batch_size=4,
@@ -130,7 +130,7 @@ def test_recorded_command_retrains_a_custom_recipe(tmp_path):
     assert ft.profile_of(r) == "custom"
     _, info = ft.load_or_train(r, "cpu", tmp_path / "a", progress=False, retrain=True)
     argv = shlex.split(info["command"])
-    assert argv[:3] == ["python", "-m", "empirical.fu23_training"] and "--profile" not in argv, argv
+    assert argv[:3] == ["python", "-m", "empirical.papers.fu23.training"] and "--profile" not in argv, argv
     argv[argv.index("--out") + 1] = str(tmp_path / "b")
     assert ft.main([*argv[3:], "--threads", "1"]) == 0
     again = run_checkpoint_path(tmp_path / "b", "fu23", r.name, dataclasses.asdict(r))
@@ -138,7 +138,7 @@ def test_recorded_command_retrains_a_custom_recipe(tmp_path):
 
 
 def test_recipe_argument_errors_name_it(capsys):
-    import empirical.fu23_training as ft
+    import empirical.papers.fu23.training as ft
 
     assert ft.main(["--recipe", "{\"name\": 1}"]) == 2
     assert "--recipe" in capsys.readouterr().err

@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 import torch
 
-from empirical.claims import select_claims
 from empirical.memory import DEVICE_BUDGET_BYTES, GIB, peak_tensor_bytes
+from empirical.registry import select_claims
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPERS = ("ahn23", "fu23", "he25", "ryu24", "goulart24")
@@ -162,7 +162,7 @@ NOT_RUN_HERE = {
 CHECKPOINTED = {"ahn23.trained_1layer": ("trained_1layer",), "ahn23.trained_3layer": ("trained_3layer",),
                 "fu23.layers_track_newton": ("gpt2_iso",), "fu23.gd_needs_exponentially_more": ("gpt2_iso",),
                 "fu23.ill_conditioned": ("gpt2_ill",), "fu23.lstm_not_newton": ("gpt2_iso", "lstm_iso"),
-                # he25: names from the shrunk sizes (empirical.he25_training.recipe_name)
+                # he25: names from the shrunk sizes (empirical.papers.he25.training.recipe_name)
                 "he25.pretrained_pca_first_eigenpair": ("pca_d3_L2",),
                 "he25.pretrained_pca_harder_later_and_larger": ("pca_d3_L2", "pca_d4_L2"),
                 "he25.pretrained_pca_depth_diminishing": ("pca_d3_L1", "pca_d3_L2", "pca_d3_L3"),
@@ -193,7 +193,7 @@ import torch
 torch.set_num_threads(1)
 spec = importlib.util.spec_from_file_location("shrunk", sys.argv[1])
 mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
-from empirical.claims import select_claims
+from empirical.registry import select_claims
 from empirical.runner import run_claims
 out = Path(sys.argv[3])
 claims = [c for c in select_claims([sys.argv[2]]) if c.id not in mod.NOT_RUN_HERE]
@@ -268,7 +268,7 @@ def test_goulart24_meta_models_are_found_by_a_later_process(full_runs, regime):
     """The full-profile meta models are trained once: a later process into the same out folder finds them by their
     recipe (the shrunk sizes) instead of training again."""
     from empirical.checkpoints import find_checkpoint
-    from empirical.llm.train_meta import meta_recipe
+    from empirical.papers.goulart24.llm.train_meta import meta_recipe
 
     out, proc = full_runs["goulart24"]
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -280,8 +280,8 @@ def test_goulart24_meta_models_are_found_by_a_later_process(full_runs, regime):
 def test_claims_not_run_here_skip_without_their_requirement(cid, tmp_path, monkeypatch):
     """A claim left out of the runs above is skipped at the full profile where its requirement is missing (the llm
     extra, made missing here; a remote API), never an error: the reason given in NOT_RUN_HERE is the claim's own."""
-    import empirical.llm.backends as backends
-    from empirical.claims import get_claim
+    import empirical.papers.goulart24.llm.backends as backends
+    from empirical.registry import get_claim
     from empirical.runner import run_claim
 
     monkeypatch.setattr(backends, "llm_extra_missing", lambda: "llm extra not installed (made missing by the test)")
@@ -294,7 +294,7 @@ def test_claims_not_run_here_skip_without_their_requirement(cid, tmp_path, monke
 
 def test_an_override_never_read_is_an_error(tmp_path):
     """A misspelt key must not leave the runner at full size silently: error, one line, naming key and settings."""
-    from empirical.claims import get_claim
+    from empirical.registry import get_claim
     from empirical.runner import run_claim
 
     r = run_claim(get_claim("fu23.newton_recursion"), profile="quick", device=torch.device("cpu"), seed=0,
@@ -308,7 +308,7 @@ def test_an_override_never_read_is_an_error(tmp_path):
 
 def test_one_name_one_quantity(tmp_path):
     """Reading one setting name with two different defaults is refused (one override would set both)."""
-    from empirical.claims.core import RunContext
+    from empirical.registry.core import RunContext
 
     ctx = RunContext(profile="quick", device=torch.device("cpu"), seed=0, out_dir=tmp_path, claim_id="x.y")
     assert ctx.setting("steps", 10, 100) == 10 and ctx.setting("steps", 10, 100) == 10
@@ -325,7 +325,7 @@ def _within(estimate: int, measured: int) -> None:
 
 
 def _fu23_small(kind: str, **sizes: int):
-    from empirical.fu23_training import RECIPES
+    from empirical.papers.fu23.training import RECIPES
 
     return dataclasses.replace(RECIPES["full"]["gpt2_iso" if kind == "gpt2" else "lstm_iso"], **sizes)
 
@@ -337,8 +337,8 @@ def _fu23_small(kind: str, **sizes: int):
 ])
 def test_fu23_memory_estimate_vs_measured(kind, sizes, chunk, monkeypatch):
     import empirical.probes as probes
-    from empirical.claims.fu23 import memory_estimate
-    from empirical.fu23_training import build_model, icl_loss, task_of
+    from empirical.papers.fu23.runners import memory_estimate
+    from empirical.papers.fu23.training import build_model, icl_loss, task_of
     from empirical.probes import paper_protocol, similarity_study
 
     monkeypatch.setattr(probes, "INDUCED_CHUNK_SEQUENCES", chunk)
@@ -366,8 +366,8 @@ def test_fu23_memory_estimate_vs_measured(kind, sizes, chunk, monkeypatch):
 
 
 def test_he25_probe_memory_estimate_vs_measured():
-    from empirical.claims.he25 import _pool, probe_memory_estimate
-    from empirical.he25_training import RECIPES, build_model, pca_batch, predict_pca
+    from empirical.papers.he25.runners import _pool, probe_memory_estimate
+    from empirical.papers.he25.training import RECIPES, build_model, pca_batch, predict_pca
 
     torch.set_num_threads(1)
     for r, (n1, n2) in [(RECIPES["pca_d5_L4"], (120, 40)),
@@ -384,7 +384,7 @@ def test_he25_probe_memory_estimate_vs_measured():
 @pytest.mark.parametrize(("d", "N", "k", "n"), [(3, 6, 2, 5000), (10, 40, 3, 2500), (4, 8, 1, 12000), (3, 6, 2, 8)])
 def test_he25_train_set_memory_estimate_vs_measured(d, N, k, n):
     """The generalization sweep's fixed training set (1e5 instances at the full profile): the set plus one chunk."""
-    from empirical.he25_training import RECIPES, fixed_pca_set, train_set_bytes
+    from empirical.papers.he25.training import RECIPES, fixed_pca_set, train_set_bytes
 
     torch.set_num_threads(1)
     r = dataclasses.replace(RECIPES["pca_d5_L4"], d=d, N=N, k=k, train_instances=n)
@@ -392,8 +392,7 @@ def test_he25_train_set_memory_estimate_vs_measured(d, N, k, n):
 
 
 def test_ryu24_hydrogen_memory_estimate_vs_measured():
-    from empirical.claims.ryu24 import CONFIG, HYDROGEN_DEPTH, hydrogen_memory_estimate
-    from empirical.neuralsvd.experiments import (
+    from empirical.papers.ryu24.neuralsvd.experiments import (
         NetConfig,
         TopModes,
         WeightAverage,
@@ -401,7 +400,8 @@ def test_ryu24_hydrogen_memory_estimate_vs_measured():
         polar_quadrature,
         psi_on_points,
     )
-    from empirical.neuralsvd.operators import SchrodingerOperator, coulomb2d_potential
+    from empirical.papers.ryu24.neuralsvd.operators import SchrodingerOperator, coulomb2d_potential
+    from empirical.papers.ryu24.runners import CONFIG, HYDROGEN_DEPTH, hydrogen_memory_estimate
 
     torch.set_num_threads(1)
     for small in ({"L_train": 3, "width": 16, "fourier": (8, 0.1), "batch": 32, "polar": (60.0, 10, 8)},
@@ -437,8 +437,13 @@ def test_ryu24_hydrogen_memory_estimate_vs_measured():
 ])
 def test_goulart24_meta_training_memory_estimate_vs_measured(regime, sizes):
     """One meta-training step (loss, backward, clipping, Adam's first step) of a small model of each regime."""
-    from empirical.llm.meta_model import init_meta_model, masked_mse, mixture_sampler, training_step_bytes
-    from empirical.llm.suite import TASKS, meta_training
+    from empirical.papers.goulart24.llm.meta_model import (
+        init_meta_model,
+        masked_mse,
+        mixture_sampler,
+        training_step_bytes,
+    )
+    from empirical.papers.goulart24.llm.suite import TASKS, meta_training
 
     torch.set_num_threads(1)
     mt = meta_training(regime, "full", sizes)
@@ -465,8 +470,8 @@ def test_goulart24_meta_training_memory_estimate_vs_measured(regime, sizes):
 ])
 def test_goulart24_baseline_fit_memory_estimate_vs_measured(name, task, P, c, sizes):
     """A per-prompt network fitted on P prompts at once (3 Adam steps: the moments exist from the first)."""
-    from empirical.llm.baselines import BaselineSettings, fit_bytes, predict_baseline
-    from empirical.llm.tasks import MatrixFunctionTask
+    from empirical.papers.goulart24.llm.baselines import BaselineSettings, fit_bytes, predict_baseline
+    from empirical.papers.goulart24.llm.tasks import MatrixFunctionTask
 
     torch.set_num_threads(1)
     t = MatrixFunctionTask(*task, k=2) if task[0] == "topk" else MatrixFunctionTask(*task)
@@ -479,11 +484,13 @@ def test_goulart24_baseline_fit_memory_estimate_vs_measured(name, task, P, c, si
 
 def _full_estimates() -> dict[str, int]:
     """Every estimate at its claim's full-profile settings (bytes)."""
-    from empirical.claims import fu23, he25, ryu24
-    from empirical.fu23_training import RECIPES as FU23
-    from empirical.he25_training import FULL_RECIPES as HE25
-    from empirical.he25_training import ROLES as HE25_ROLES
-    from empirical.he25_training import train_set_bytes
+    from empirical.papers.fu23 import runners as fu23
+    from empirical.papers.fu23.training import RECIPES as FU23
+    from empirical.papers.he25 import runners as he25
+    from empirical.papers.he25.training import FULL_RECIPES as HE25
+    from empirical.papers.he25.training import ROLES as HE25_ROLES
+    from empirical.papers.he25.training import train_set_bytes
+    from empirical.papers.ryu24 import runners as ryu24
 
     train, test = fu23.STUDY_SIZES["full"]
     out = {f"fu23 {name} {phase}": b for name in ("gpt2_iso", "gpt2_ill", "lstm_iso")
@@ -495,8 +502,8 @@ def _full_estimates() -> dict[str, int]:
     # any evaluation pass of a full model is bounded by a feature pass (it keeps every layer's stream as well)
     prompts = max(sizes["test_instances"], sizes["harder_instances"])
     out["he25 evaluation pass"] = max(he25._feature_pass_bytes(r, prompts) for r in HE25.values())
-    from empirical.claims import goulart24
-    from empirical.llm.suite import meta_training
+    from empirical.papers.goulart24 import runners as goulart24
+    from empirical.papers.goulart24.llm.suite import meta_training
 
     trainings = {r: meta_training(r, "full") for r in goulart24.REGIMES}
     out |= {f"goulart24 {k}": b for k, b in goulart24.memory_estimate(goulart24.bench_config("full"),
@@ -516,8 +523,8 @@ def test_budget_check_catches_an_unchunked_pass(monkeypatch):
     """Negative control: fu23's held-out pass unchunked (all 1024·40 sequences at once, as before the chunking)
     is estimated far over the budget, so the check above can fail."""
     import empirical.probes as probes
-    from empirical.claims.fu23 import STUDY_SIZES, memory_estimate
-    from empirical.fu23_training import RECIPES
+    from empirical.papers.fu23.runners import STUDY_SIZES, memory_estimate
+    from empirical.papers.fu23.training import RECIPES
 
     monkeypatch.setattr(probes, "INDUCED_CHUNK_SEQUENCES", 10**9)
     est = memory_estimate(RECIPES["full"]["gpt2_iso"], *STUDY_SIZES["full"])

@@ -9,7 +9,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 import torch
 
-from empirical.llm.backends import OpenAICompatibleBackend, SmolLM2Backend, llm_extra_missing, smollm2_folder
+from empirical.papers.goulart24.llm.backends import (
+    OpenAICompatibleBackend,
+    SmolLM2Backend,
+    llm_extra_missing,
+    smollm2_folder,
+)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -105,9 +110,9 @@ def test_smollm2_answers_greedily_and_deterministically():
 @needs_llm
 @pytest.mark.slow
 def test_smollm2_grammar_answers_parse_and_cached_logprobs_match_a_full_forward():
-    from empirical.llm.backends import _load_smollm2
-    from empirical.llm.grammar import NumberGrammar
-    from empirical.llm.prompting import parse_answer
+    from empirical.papers.goulart24.llm.backends import _load_smollm2
+    from empirical.papers.goulart24.llm.grammar import NumberGrammar
+    from empirical.papers.goulart24.llm.prompting import parse_answer
 
     torch.set_num_threads(1)
     b = SmolLM2Backend()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from empirical.llm.baselines import BaselineSettings, predict_baseline
+from empirical.papers.goulart24.llm.baselines import BaselineSettings, predict_baseline
 
 FAST = BaselineSettings(sgd_steps=400, mlp_steps=60, cnn_steps=30, cnn_channels=4, mlp_hidden=16)
 
@@ -41,8 +41,8 @@ def test_ridge_matches_primal_closed_form(rng):
 
 
 def test_ridgeless_interpolates_and_its_error_rises_towards_c_equal_d():
-    from empirical.llm.tasks import MatrixFunctionTask as T
-    from empirical.llm.tasks import target_stats
+    from empirical.papers.goulart24.llm.tasks import MatrixFunctionTask as T
+    from empirical.papers.goulart24.llm.tasks import target_stats
 
     task = T("nuclear", 4)  # d = 16
     d = task.sample(400, 13, torch.Generator().manual_seed(0))

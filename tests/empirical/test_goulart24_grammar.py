@@ -8,14 +8,14 @@ import math
 import pytest
 import torch
 
-from empirical.llm.grammar import (
+from empirical.papers.goulart24.llm.grammar import (
     NumberGrammar,
     NumberGrammarProcessor,
     candidate_grid,
     greedy_decode,
     likelihood_prediction,
 )
-from empirical.llm.prompting import parse_answer
+from empirical.papers.goulart24.llm.prompting import parse_answer
 
 #: A fake vocabulary: id 0 ends the sequence; the rest mixes grammar pieces with tokens that break it.
 VOCAB = ["<eos>", *"0123456789", ".", ";", "-", " ", "12", "ab", " -", ".5", "\n", "1;", "x=", "- Given", "..", ";;"]

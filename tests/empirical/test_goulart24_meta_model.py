@@ -9,10 +9,17 @@ import pytest
 import torch
 
 from empirical.checkpoints import load_model_state, read_sidecar
-from empirical.llm.meta_model import ICLTransformer, MetaConfig, RelativeMetaConfig, encode, meta_train, predict_all
-from empirical.llm.suite import CHECKPOINT_DIR, HELDOUT_TESTS, TASKS, meta_training
-from empirical.llm.tasks import MatrixFunctionTask as T
-from empirical.llm.tasks import target_stats
+from empirical.papers.goulart24.llm.meta_model import (
+    ICLTransformer,
+    MetaConfig,
+    RelativeMetaConfig,
+    encode,
+    meta_train,
+    predict_all,
+)
+from empirical.papers.goulart24.llm.suite import CHECKPOINT_DIR, HELDOUT_TESTS, TASKS, meta_training
+from empirical.papers.goulart24.llm.tasks import MatrixFunctionTask as T
+from empirical.papers.goulart24.llm.tasks import target_stats
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = MetaConfig(d_max=9, k_max=2, max_len=6, embed=16, layers=1, heads=2, mlp=32)
@@ -74,7 +81,8 @@ def test_stored_quick_checkpoint_loads_and_beats_mean_on_average(regime, gen):
     path = ROOT / CHECKPOINT_DIR / f"meta_{regime}.safetensors"
     side = read_sidecar(path)
     mt = meta_training(regime, "quick")
-    assert side["config"]["model"] == asdict(mt.model) and "python -m empirical.llm.train_meta" in side["command"]
+    assert side["config"]["model"] == asdict(mt.model)
+    assert "python -m empirical.papers.goulart24.llm.train_meta" in side["command"]
     assert side["config"]["tasks"] == [t.name for t in TASKS[regime]]
     if regime == "heldout":  # trained by the suite's command on the CPU in a few minutes, time recorded
         assert "--regime heldout --profile quick" in side["command"] and side["metrics"]["cpu_time_s"] < 300

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from empirical.llm.metrics import (
+from empirical.papers.goulart24.llm.metrics import (
     bootstrap_mean_ci,
     independent_ratio_ci,
     max_over,
@@ -18,9 +18,15 @@ from empirical.llm.metrics import (
     ratio_ci,
     summarize,
 )
-from empirical.llm.prompting import answers_to_tensor, build_prompt, format_number, parse_answer, parse_prompt
-from empirical.llm.tasks import MatrixFunctionTask as T
-from empirical.llm.tasks import target_stats, uniform_outside, within_prompt_variance
+from empirical.papers.goulart24.llm.prompting import (
+    answers_to_tensor,
+    build_prompt,
+    format_number,
+    parse_answer,
+    parse_prompt,
+)
+from empirical.papers.goulart24.llm.tasks import MatrixFunctionTask as T
+from empirical.papers.goulart24.llm.tasks import target_stats, uniform_outside, within_prompt_variance
 
 
 def test_task_sampling_shapes_seeding_and_targets(gen):

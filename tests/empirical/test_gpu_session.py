@@ -63,7 +63,7 @@ def test_a_claim_past_the_budget_is_stopped_with_its_process_group(tmp_path, mon
 
 
 def test_plan_names_registered_claims():
-    from empirical.claims import get_claim
+    from empirical.registry import get_claim
 
     for item in PLAN:
         assert get_claim(item.claim_id).id == item.claim_id and item.estimate_s > 0

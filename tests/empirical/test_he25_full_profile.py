@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-import empirical.he25_training as ht
+import empirical.papers.he25.training as ht
 from empirical.checkpoints import read_sidecar, recipe_sha256
-from empirical.claims import he25
-from empirical.claims.core import RunContext, SkipClaim
+from empirical.papers.he25 import claims as he25_claims
+from empirical.papers.he25 import runners as he25
+from empirical.registry.core import RunContext, SkipClaim
 
 SHRUNK = {"pca.d": 3, "pca.N": 6, "pca.k": 2, "pca.layers": 2, "model.E": 8, "model.heads": 2, "model.steps": 3,
           "model.batch": 8, "model.warmup": 1}
@@ -143,7 +144,7 @@ def test_pca_risk_is_the_loss_per_instance(gen):
 def test_the_recorded_command_retrains_the_same_recipe(tmp_path, monkeypatch):
     r = dataclasses.replace(ht.FULL_RECIPES["pca_d10_L8_n1000"], d=3, N=6, E=8, heads=2, layers=1, steps=2)
     cmd = shlex.split(ht._command(tmp_path, r))
-    assert cmd[:3] == ["python", "-m", "empirical.he25_training"] and "--recipe" in cmd
+    assert cmd[:3] == ["python", "-m", "empirical.papers.he25.training"] and "--recipe" in cmd
     trained = []
     monkeypatch.setattr(ht, "_fit", lambda rr, *a: trained.append(rr) or {})
     assert ht.main(cmd[3:]) == 0 and trained == [r]
@@ -156,7 +157,7 @@ def test_the_recorded_command_retrains_the_same_recipe(tmp_path, monkeypatch):
 # -- the full profile's CUDA gate ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("claim", [c for c in he25.CLAIMS if "trained" in c.evidence], ids=lambda c: c.id)
+@pytest.mark.parametrize("claim", [c for c in he25_claims.CLAIMS if "trained" in c.evidence], ids=lambda c: c.id)
 def test_full_profile_training_needs_cuda(claim, tmp_path, monkeypatch):
     monkeypatch.setattr(ht, "_fit", lambda *a, **kw: pytest.fail("trained before the CUDA gate"))
     with pytest.raises(SkipClaim, match="needs cuda: full-profile"):

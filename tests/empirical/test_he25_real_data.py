@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from empirical.he25_real_data import SYNTHETIC_MEAN_EIGENVALUE, load_digit_images, real_pca_instances
+from empirical.papers.he25.real_data import SYNTHETIC_MEAN_EIGENVALUE, load_digit_images, real_pca_instances
 
 
 def _images(n=200, p=16, seed=0):

@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from empirical.he25_training import (
+from empirical.models.relu_encoder import ReLUEncoder, relu_attention_scores
+from empirical.papers.he25.training import (
     CHECKPOINT_DIR,
     RECIPES,
     build_model,
@@ -19,7 +20,6 @@ from empirical.he25_training import (
     predict_gmm_labels,
     seeded_linear_init_,
 )
-from empirical.models.relu_encoder import ReLUEncoder, relu_attention_scores
 
 
 def test_encoder_shapes_dtype_device():
@@ -83,13 +83,13 @@ def test_seeded_init_reproducible():
 def test_stored_checkpoints_load(name):
     path = CHECKPOINT_DIR / f"{name}.safetensors"
     if not path.exists():
-        pytest.fail(f"missing stored quick model {path}; retrain: python -m empirical.he25_training {name}")
+        pytest.fail(f"missing stored quick model {path}; retrain: python -m empirical.papers.he25.training {name}")
     model, trained = load_or_train(name)
     assert not trained
     from empirical.checkpoints import read_sidecar
 
-    assert read_sidecar(path)["command"].startswith("python -m empirical.he25_training") and name in read_sidecar(
-        path)["command"]
+    command = read_sidecar(path)["command"]
+    assert command.startswith("python -m empirical.papers.he25.training") and name in command
     if RECIPES[name].task == "gmm":
         b = gmm_batch(RECIPES[name], torch.Generator().manual_seed(1), 8)
         assert predict_gmm_labels(model, b["X64"]).shape == (8, RECIPES[name].N)
@@ -97,7 +97,7 @@ def test_stored_checkpoints_load(name):
 
 def test_he25_retrain_trains_each_recipe_once_per_process_into_the_out_folder(monkeypatch, tmp_path):
     import empirical.checkpoints as ck
-    import empirical.he25_training as ht
+    import empirical.papers.he25.training as ht
 
     calls = []
 

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-import empirical.claims as registry
-from empirical.claims.core import Check, Claim, Outcome
+import empirical.registry as registry
+from empirical.registry.core import Check, Claim, Outcome
 from empirical.robustness import main, parse_seeds, robustness_table, seed_rows
 
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from scipy import stats
 
-from empirical.neuralsvd.compare import paired_log_ratio
-from empirical.neuralsvd.experiments import WeightAverage, fit
-from empirical.neuralsvd.models import FunctionTable
-from empirical.neuralsvd.operators import MatrixOperator
+from empirical.papers.ryu24.neuralsvd.compare import paired_log_ratio
+from empirical.papers.ryu24.neuralsvd.experiments import WeightAverage, fit
+from empirical.papers.ryu24.neuralsvd.models import FunctionTable
+from empirical.papers.ryu24.neuralsvd.operators import MatrixOperator
 from empirical.train import TrainConfig
 
 

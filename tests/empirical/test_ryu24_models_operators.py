@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from empirical.neuralsvd.experiments import (
+from empirical.papers.ryu24.neuralsvd.experiments import (
     FixedFunctions,
     NetConfig,
     TopModes,
@@ -22,8 +22,8 @@ from empirical.neuralsvd.experiments import (
     schrodinger_eval,
     train_step_fn,
 )
-from empirical.neuralsvd.models import DisjointNet, FunctionTable, JointNet, make_net
-from empirical.neuralsvd.operators import SchrodingerOperator, coulomb2d_potential, harmonic_potential
+from empirical.papers.ryu24.neuralsvd.models import DisjointNet, FunctionTable, JointNet, make_net
+from empirical.papers.ryu24.neuralsvd.operators import SchrodingerOperator, coulomb2d_potential, harmonic_potential
 from theory.operators_reference import oscillator_eigenfunctions, oscillator_levels
 
 f64 = torch.float64

@@ -7,9 +7,9 @@ import itertools
 import pytest
 import torch
 
-from empirical.neuralsvd.models import FunctionTable, SVDPair
-from empirical.neuralsvd.objective import Moments, lora_loss, neuralef_loss
-from empirical.neuralsvd.operators import KernelOperator, MatrixOperator
+from empirical.papers.ryu24.neuralsvd.models import FunctionTable, SVDPair
+from empirical.papers.ryu24.neuralsvd.objective import Moments, lora_loss, neuralef_loss
+from empirical.papers.ryu24.neuralsvd.operators import KernelOperator, MatrixOperator
 from theory.low_rank import lora_objective, nested_lora_objective, sequential_gradient
 from theory.operators_reference import gaussian_kernel
 

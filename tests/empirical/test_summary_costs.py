@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from empirical.artifacts import summary_markdown
-from empirical.claims import get_claim
+from empirical.registry import get_claim
 from empirical.runner import run_claim
 
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import empirical.claims as registry
+import empirical.registry as registry
 from empirical import cli
 from empirical.artifacts import SCHEMA, check_out_dir, fmt_number, scan_results, write_json
-from empirical.claims.core import Check, Claim, Outcome
 from empirical.errors import IntegrityError, UsageError
+from empirical.registry.core import Check, Claim, Outcome
 
 from .conftest import one_line
 

@@ -18,10 +18,10 @@ import torch
 from safetensors.torch import save as st_save
 
 import empirical.checkpoints as ck
-from empirical.claims import get_claim
-from empirical.claims.core import RunContext
 from empirical.errors import IntegrityError
 from empirical.models.lsa import LinearTransformer
+from empirical.registry import get_claim
+from empirical.registry.core import RunContext
 from empirical.train import TrainConfig, train
 from theory.samplers import LinearRegressionTask
 

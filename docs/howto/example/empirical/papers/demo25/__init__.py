@@ -1,0 +1,1 @@
+"""demo25: Demo et al., *One gradient step never hurts* (the how-to example)."""
