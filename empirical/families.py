@@ -17,6 +17,7 @@ Adapted when present:
 * ``lsa`` — ahn23 linear self-attention (``empirical.models.lsa``) on linear-regression prompts.
 * ``gpt2-icl`` — the Garg et al. GPT-2 format model (``empirical.models.gpt2_icl``) on linear regression.
 * ``lstm-icl`` — the LSTM of fu23's comparison (``empirical.models.lstm``), same prompts and loss.
+
 From the paper folders (``empirical/papers/<key>/families.py``, found and imported at the end of this module):
 
 * ``fu23`` / ``he25`` — a claim's own recipe (:mod:`empirical.papers.fu23.families`,

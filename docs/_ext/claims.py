@@ -238,7 +238,7 @@ class ClaimsDirective(_ClaimsBase):
                     nodes.literal("", key),
                     " are registered yet ",
                     "(",
-                    nodes.literal("", f"empirical/claims/{key}.py"),
+                    nodes.literal("", f"empirical/papers/{key}/claims.py"),
                     " defines them).",
                 )
             )

@@ -1054,7 +1054,8 @@ def _full_profile_note(r: Recipe) -> str:
     """Where the full-profile sizes come from, with the values of ``r`` (the claim's model, as its settings read)."""
     return (
         f"Full profile: models trained in this run into <out>/checkpoints/he25/ (later runs into the same folder "
-        f"load them; the default recipes are empirical/he25_training.FULL_RECIPES). The sheet's grid: d ∈ {{10, 20}}, "
+        f"load them; the default recipes are FULL_RECIPES of empirical/papers/he25/training.py). The sheet's grid: "
+        f"d ∈ {{10, 20}}, "
         f"L ∈ {{2, 4, 8, 12}}, GMM d = 10, N = 64, ‖μ‖ = 2, n ∈ {{1e3 … 1e5}}; one value of its ranges: k = {r.k} "
         f"(1..5), {r.heads} heads ({{2, 4, 8}}), {r.steps} steps (20k–100k). The suite's choice, not the paper's (not "
         f"known): N = 4d (here N = {r.N}, d = {r.d}), width {r.E} and batch {r.batch} (as the quick recipes), Adam "
