@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ __all__ = ["IGNORED_KEYS", "claim_files", "diff_values", "diff_folders", "main"]
 #: keys whose values are times, clock readings, memory readings, the commit or file locations
 IGNORED_KEYS = frozenset({
     "wall_time_s", "finished_at", "git_sha", "peak_rss_mb",  # run records
-    "train_seconds", "seconds",  # training times recorded with models
+    "train_seconds", "seconds", "cpu_time_s", "wall_s", "cpu_s", "train_wall_s", "train_cpu_s",  # measured times
     "path", "command",  # where a model lies and the module path of its retrain command
 })
 
@@ -39,6 +39,19 @@ def claim_files(folder: Path) -> dict[str, Path]:
         if isinstance(payload, dict) and str(payload.get("schema", "")).startswith("icl-verify/claim@"):
             found[payload["id"]] = f
     return found
+
+
+def _renamed(value: Any, renamed: Sequence[tuple[str, str]]) -> Any:
+    """``value`` with every string's occurrences of each old file or module path replaced by its new one."""
+    if isinstance(value, str):
+        for old, new in renamed:
+            value = value.replace(old, new)
+        return value
+    if isinstance(value, dict):
+        return {k: _renamed(v, renamed) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, renamed) for v in value]
+    return value
 
 
 def diff_values(a: Any, b: Any, where: str = "", ignored: frozenset[str] = IGNORED_KEYS) -> Iterator[str]:
@@ -60,15 +73,18 @@ def diff_values(a: Any, b: Any, where: str = "", ignored: frozenset[str] = IGNOR
         yield f"{where}: {json.dumps(a)[:120]} != {json.dumps(b)[:120]}"
 
 
-def diff_folders(old: Path, new: Path, ignored: frozenset[str] = IGNORED_KEYS) -> dict[str, list[str]]:
-    """claim id -> its differences (claims identical apart from ``ignored`` are left out)."""
+def diff_folders(old: Path, new: Path, ignored: frozenset[str] = IGNORED_KEYS,
+                 renamed: Sequence[tuple[str, str]] = ()) -> dict[str, list[str]]:
+    """claim id -> its differences (claims identical apart from ``ignored`` are left out). ``renamed``: (old, new)
+    file or module paths, replaced in the old folder's strings first (a note naming a moved file)."""
     a, b = claim_files(old), claim_files(new)
     out: dict[str, list[str]] = {}
     for cid in sorted(set(a) | set(b)):
         if cid not in a or cid not in b:
             out[cid] = [f"only in {'new' if cid in b else 'old'}"]
             continue
-        found = list(diff_values(json.loads(a[cid].read_text()), json.loads(b[cid].read_text()), "", ignored))
+        before = _renamed(json.loads(a[cid].read_text()), renamed)
+        found = list(diff_values(before, json.loads(b[cid].read_text()), "", ignored))
         if found:
             out[cid] = found
     return out
@@ -79,13 +95,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("old", type=Path)
     ap.add_argument("new", type=Path)
     ap.add_argument("--ignore", action="append", default=[], metavar="KEY", help="another key to ignore")
+    ap.add_argument("--renamed", action="append", default=[], metavar="OLD=NEW",
+                    help="a file or module path that moved: replaced in the old folder's strings before comparing")
     args = ap.parse_args(argv)
     for name in ("old", "new"):
         if not getattr(args, name).is_dir():
             print(f"{name}: not a folder: {getattr(args, name)}", file=sys.stderr)
             return 2
     ignored = IGNORED_KEYS | set(args.ignore)
-    diffs = diff_folders(args.old, args.new, ignored)
+    if any("=" not in r for r in args.renamed):
+        print("--renamed: expected OLD=NEW", file=sys.stderr)
+        return 2
+    diffs = diff_folders(args.old, args.new, ignored, [tuple(r.split("=", 1)) for r in args.renamed])
     n = len(claim_files(args.old))
     for cid, lines in diffs.items():
         print(f"{cid}:")

@@ -52,3 +52,17 @@ def test_a_process_that_writes_nothing_is_an_error_naming_its_status(tmp_path):
                          out_dir=tmp_path, say=lambda s: None)
     r = results["fu23.newton_recursion"]
     assert r["verdict"] == "error" and "exited with status 2" in r["error"], r
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "AUTO,STRICT"), ("COMPATIBLE", "COMPATIBLE")])
+def test_the_package_asks_mkl_for_reproducible_results(given, expected):
+    """Importing the suite sets MKL_CBWR (alignment-independent MKL results) unless the user chose a mode: without
+    it fu23.ill_conditioned's float64 similarities took one of two last bits on alternate runs of one commit."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"} | ({"MKL_CBWR": given} if given else {})
+    out = subprocess.run([sys.executable, "-c", "import os, empirical; print(os.environ['MKL_CBWR'])"], env=env,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == expected

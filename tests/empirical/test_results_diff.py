@@ -45,3 +45,14 @@ def test_a_missing_claim_or_key_is_a_difference(tmp_path):
 def test_a_missing_folder_is_a_usage_error(tmp_path, capsys):
     assert main([str(tmp_path / "nope"), str(tmp_path)]) == 2
     assert "old" in capsys.readouterr().err
+
+
+def test_a_moved_file_named_in_a_note_is_renamed_first(tmp_path):
+    _write(tmp_path / "a", "p.x", notes=["see empirical/he25_real_data.py"])
+    _write(tmp_path / "b", "p.x", notes=["see empirical/papers/he25/real_data.py"])
+    assert list(diff_folders(tmp_path / "a", tmp_path / "b")) == ["p.x"]
+    assert diff_folders(tmp_path / "a", tmp_path / "b",
+                        renamed=[("empirical/he25_real_data.py", "empirical/papers/he25/real_data.py")]) == {}
+    argv = [str(tmp_path / "a"), str(tmp_path / "b"), "--renamed",
+            "empirical/he25_real_data.py=empirical/papers/he25/real_data.py"]
+    assert main(argv) == 0
