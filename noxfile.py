@@ -205,4 +205,4 @@ def docs_snapshot(session: nox.Session) -> None:
     _install(session, "data")
     selectors = list(session.posargs)
     session.run("icl-verify", "run", *selectors, "--profile", "quick", "--seed", "0", "--device", "cpu",
-                "--out", "docs/snapshot", "--no-fail", "--quiet")
+                "--out", "docs/snapshot", "--no-fail", "--quiet", "--jobs", "auto", "--threads", "1")
