@@ -225,21 +225,22 @@ def train(
         if world > 1:
             batch = shard(batch, rank, world)  # type: ignore[misc]
         loss = loss_fn(model, batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {float(loss)} at step {step} (lr {sched.get_last_lr()[0]:.3g})")
+        value = float(loss)  # one read serves the finiteness check before the step and the loss history
+        if not math.isfinite(value):
+            raise FloatingPointError(f"loss became {value} at step {step} (lr {sched.get_last_lr()[0]:.3g})")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         sched.step()
-        val = loss.detach()
         if world > 1:
+            val = loss.detach().clone()
             torch.distributed.all_reduce(val)
-            val = val / world
-        result.losses.append(float(val))
+            value = float(val / world)
+        result.losses.append(value)
         if step % 50 == 0:
-            bar.set_postfix(loss=f"{float(val):.4g}")
+            bar.set_postfix(loss=f"{value:.4g}")
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
             save(step + 1)
     if ckpt is not None:
