@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -276,6 +277,7 @@ def _cmd_construct(args: argparse.Namespace) -> int:
     budget = {} if args.max_memory_gb is None else {"max_memory_gb": args.max_memory_gb}
     cfg = ConstructionConfig(d=args.d, n=args.n, layers=args.layers, cond=args.cond, seed=args.seed,
                              batch=args.batch, options=options, evaluation=args.evaluation, **budget)
+    t0 = time.perf_counter()
     try:  # option keys and the memory estimate are checked before anything is built
         rep = spec.execute(cfg)
     except (MemoryError, RuntimeError) as e:  # past a raised --max-memory-gb the machine itself may refuse
@@ -284,12 +286,13 @@ def _cmd_construct(args: argparse.Namespace) -> int:
         gib = sum(spec.memory_estimate(cfg).values()) / GIB
         raise ValueError(f"--max-memory-gb: {spec.name} at {cfg.describe()} ran out of memory (estimated {gib:.3g} "
                          "GiB); reduce the sizes") from None
+    seconds = time.perf_counter() - t0  # build, forward pass, reference run and comparison together
     if args.json:
         print(json.dumps({"name": rep.name, "config": rep.config, "evaluation": rep.evaluation,
                           "structure": rep.structure, "layers": rep.deviations,
                           "max_rel_dev": rep.max_deviation, "tolerance": rep.tolerance,
-                          "tolerance_reason": rep.tolerance_reason, "passed": rep.passed, "notes": rep.notes},
-                         indent=2))
+                          "tolerance_reason": rep.tolerance_reason, "passed": rep.passed, "notes": rep.notes,
+                          "seconds": seconds}, indent=2))
     else:
         print(f"{rep.name}: " + ", ".join(f"{k}={v}" for k, v in rep.config.items()))
         if rep.structure:
@@ -303,6 +306,7 @@ def _cmd_construct(args: argparse.Namespace) -> int:
               f"{'within' if rep.passed else 'EXCEEDED'}")
         for note in rep.notes:
             print(f"note: {note}")
+        print(f"time: {seconds:.2f} s (build, {rep.evaluation} forward pass, reference algorithm, comparison)")
     return 0 if rep.passed else 1
 
 

@@ -118,3 +118,12 @@ def test_cli_construct_preconditioned_gd_json(capsys):
                      "--option", "precond=random", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["layers"]) == 6 and out["passed"] and out["max_rel_dev"] < 1e-12
+
+
+def test_cli_construct_reports_its_time(capsys):
+    """Issue #17 §2: construct reports how long the build, forward pass and comparison took."""
+    assert cli.main(["construct", "newton", "--d", "4", "--n", "8", "--layers", "5"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("time: ") and last.split()[1].replace(".", "").isdigit(), last
+    assert cli.main(["construct", "newton", "--d", "4", "--n", "8", "--layers", "5", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["seconds"] > 0
