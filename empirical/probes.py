@@ -346,11 +346,11 @@ def probe_layer_predictions(model: nn.Module, W: Tensor, prompt: PromptBatch) ->
 
 
 def induced_weights(model: nn.Module, W: Tensor, prompt: PromptBatch) -> Tensor:
-    """Per-layer induced weight vectors, estimated from the prompt's m >= d queries (one sequence per query,
-    so queries never see each other): (L+1, B, d)."""
+    """Per-layer induced weight vectors, estimated from the prompt's m >= d + 1 queries (one sequence per query,
+    so queries never see each other) by an affine least-squares fit: (L+1, B, d)."""
     B, m, d = prompt.xq.shape
-    if m < d:
-        raise ValueError(f"prompt: need m >= d queries to estimate a d-dim weight vector, got m={m}, d={d}")
+    if m < d + 1:
+        raise ValueError(f"prompt: need m >= d + 1 queries to fit a d-dim weight vector and a bias, got m={m}, d={d}")
     rep = PromptBatch(prompt.X.repeat_interleave(m, 0), prompt.y.repeat_interleave(m, 0),
                       prompt.xq.reshape(B * m, 1, d), prompt.yq.reshape(B * m, 1))
     if B * m <= INDUCED_CHUNK_SEQUENCES:  # one pass, exactly as before the chunking (the same numbers)
@@ -360,7 +360,10 @@ def induced_weights(model: nn.Module, W: Tensor, prompt: PromptBatch) -> Tensor:
             rep.X, rep.y, rep.xq, rep.yq))))[:, :, -1:].clone() for i in range(0, B * m, INDUCED_CHUNK_SEQUENCES)], 1)
     yhat = apply_probes(W, H).reshape(-1, B, m)  # (L+1, B, m)
     Xq = torch.cat([prompt.xq.to(torch.float64), torch.ones(B, m, 1, dtype=torch.float64)], -1)  # affine fit
-    sol = torch.linalg.lstsq(Xq.unsqueeze(0).expand(yhat.shape[0], -1, -1, -1), yhat.unsqueeze(-1)).solution
+    # Householder QR, then R w = Qᵀ ŷ: torch.linalg.lstsq (MKL) gave results whose last bits depend on where its
+    # inputs sit in memory, so one commit's SimW took one of two values on alternate runs; QR does not.
+    Q, R = torch.linalg.qr(Xq)  # (B, m, d+1), (B, d+1, d+1); full column rank for m >= d + 1 generic queries
+    sol = torch.linalg.solve_triangular(R, Q.mT @ yhat.unsqueeze(-1), upper=True)  # (L+1, B, d+1, 1)
     return sol[..., :d, 0]
 
 

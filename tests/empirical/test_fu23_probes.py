@@ -130,7 +130,7 @@ def test_fu23_stand_in_carries_its_predictions_through_the_probe(gen):
     """A noise-free stand-in: the study's best Newton match per layer is within one step of the step it holds (the
     affine probe rescales a layer's predictions to fit y, which can shift a best match by one step)."""
     tr = LinearRegressionTask(d=5, n=10, m=1).sample(128, gen)
-    te = LinearRegressionTask(d=5, n=10, m=5).sample(32, gen)
+    te = LinearRegressionTask(d=5, n=10, m=6).sample(32, gen)
     sub = AlgorithmStandIn(lambda p: newton_prefix_predictions(p, [0, 3, 6]))
     res = similarity_study(sub, tr, te, paper_protocol(2))
     assert np.abs(res.refs["newton"].best(slice(1, None))[0] - [3, 6]).max() <= 1
@@ -155,3 +155,26 @@ def test_fu23_adam_probe_approaches_the_closed_form(gen):
     target = H[1] @ torch.tensor([1.0, -1.0, 0.5, 2.0], dtype=torch.float64) + 0.3
     W = fit_probes_adam(H, target, 3000, gen, lr=3e-2)
     torch.testing.assert_close(W[1], fit_probes(H, target, ridge=0.0)[1], rtol=1e-3, atol=1e-3)
+
+
+def test_induced_weights_need_one_query_more_than_d(gen):
+    """d weights and a bias are d + 1 unknowns: m = d queries leave the affine fit undetermined (an error, not
+    the minimum-norm pick of an underdetermined system)."""
+    from empirical.probes import induced_weights
+
+    te = LinearRegressionTask(d=3, n=6, m=3).sample(2, gen)
+    with pytest.raises(ValueError, match="m >= d \\+ 1"):
+        induced_weights(torch.nn.Identity(), torch.zeros(1, 1), te)
+
+
+def test_induced_weights_recover_an_affine_read_out_exactly(gen, monkeypatch):
+    """A model whose every layer reads out ŷ = w·x_q + b exactly: the fit returns w to round-off (QR solve)."""
+    import empirical.probes as probes
+
+    te = LinearRegressionTask(d=4, n=6, m=9).sample(3, gen)
+    w = torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    monkeypatch.setattr(probes, "layer_features", lambda model, p: p.xq.double().unsqueeze(0).repeat(2, 1, 1, 1))
+    monkeypatch.setattr(probes, "apply_probes", lambda W, H: (H[..., 0, :] * w.repeat_interleave(9, 0)).sum(-1)
+                        + 0.5)
+    got = probes.induced_weights(None, None, te)
+    assert got.shape == (2, 3, 4) and torch.allclose(got, w.expand(2, -1, -1), rtol=0, atol=1e-12)
