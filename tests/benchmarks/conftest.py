@@ -32,6 +32,20 @@ _REPEATS = 15
 PAIRED_ROUNDS = 7
 
 
+#: torch CPU threads while benchmarks run. A ratio to the reference matmul depends on the thread count (the matmul
+#: parallelises, a chain of small ops does not): a baseline taken with one thread read as 2-4x "regressions" when
+#: compared with a run of two. One thread also keeps a benchmark from competing with itself on a loaded machine.
+BENCH_THREADS = 1
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(BENCH_THREADS)
+    yield
+    torch.set_num_threads(before)
+
+
 def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent
     for item in items:
@@ -81,7 +95,7 @@ def timed(benchmark, request):
 
     def run(fn: Callable[[], Any], *, reference: Callable[[], Any], group: str, **info: Any) -> Any:
         benchmark.group = group
-        benchmark.extra_info.update(info)
+        benchmark.extra_info.update(info, torch_threads=torch.get_num_threads())
         if benchmark.disabled:
             return benchmark(fn)
         if not full_timing(request.config):  # timed once; no ratio recorded
