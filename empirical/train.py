@@ -206,17 +206,17 @@ def train(
     if world > 1 and shard is None:
         raise ValueError("shard: required under torch.distributed, to split each global batch across ranks")
     opt = _make_optimizer(model, cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(cfg, s))
-    # a constant rate without warm-up never changes the lr: its scheduler step is skipped (a sixtieth of a small
-    # model's step), and its state stays that of step 0
+    # a constant rate without warm-up never changes the lr: no scheduler (its step, and the wrapper it puts around
+    # the optimiser's, cost a twentieth of a small model's step); its state in a resumable file is then {}
     scheduled = cfg.schedule != "constant" or cfg.warmup > 0
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(cfg, s)) if scheduled else None
     # one generator, reseeded at every step: the stream of a fresh generator seeded (seed, "data", step), without
     # building one per step (a sixteenth of a small model's step)
     data = torch.Generator(device="cpu")
     result = TrainResult()
     start = 0
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
-    ident = run_identity(model, cfg, world, identity)
+    ident = run_identity(model, cfg, world, identity) if ckpt is not None else None  # only a resumable run needs it
     if ckpt is not None and ckpt.exists():
         state = _read_state(ckpt)
         differs = _identity_diff(state.get("identity"), ident)
@@ -224,7 +224,8 @@ def train(
             raise ValueError(f"checkpoint_path: {ckpt} belongs to another run ({differs}); remove it or change path")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+        if sched is not None:
+            sched.load_state_dict(state["scheduler"])
         start = int(state["step"])
         result.losses = list(state["losses"])
         result.resumed_from = start
@@ -233,34 +234,36 @@ def train(
         if ckpt is None or rank != 0:
             return
         buf = io.BytesIO()
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+        scheduler = sched.state_dict() if sched is not None else {}
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": scheduler,
                     "step": step, "losses": result.losses, "identity": ident}, buf)
         atomic_write_bytes(ckpt, buf.getvalue())
 
     model.train()
-    bar = progress_bar(range(start, cfg.steps), desc=desc, total=cfg.steps - start, enabled=progress and rank == 0)
+    # no bar object at all when none is shown: building one costs a step's worth of a tiny model per call
+    bar = progress_bar(range(start, cfg.steps), desc=desc, total=cfg.steps - start) if progress and rank == 0 else None
     seeds = _data_seeds(cfg.seed, start, cfg.steps)
-    for step in bar:
+    for step in bar if bar is not None else range(start, cfg.steps):
         batch = sample_batch(data.manual_seed(next(seeds)), step)
         if world > 1:
             batch = shard(batch, rank, world)  # type: ignore[misc]
         loss = loss_fn(model, batch)
         value = float(loss.detach())  # one read serves the finiteness check before the step and the loss history
         if not math.isfinite(value):
-            raise FloatingPointError(f"loss became {value} at step {step} (lr {sched.get_last_lr()[0]:.3g})")
+            raise FloatingPointError(f"loss became {value} at step {step} (lr {opt.param_groups[0]['lr']:.3g})")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-        if scheduled:
+        if sched is not None:
             sched.step()
         if world > 1:
             val = loss.detach().clone()
             torch.distributed.all_reduce(val)
             value = float(val / world)
         result.losses.append(value)
-        if step % 50 == 0:
+        if bar is not None and step % 50 == 0:
             bar.set_postfix(loss=f"{value:.4g}")
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
             save(step + 1)
