@@ -61,7 +61,8 @@ def bench(session: nox.Session) -> None:
     Fails when a benchmark's time ratio to a same-run reference matmul more than doubles over
     ``tests/benchmarks/baselines/baseline.json`` or a deterministic step count changes (machine-independent),
     and, once an earlier run of this machine is saved in ``.benchmarks/``, when a median time grows > 25 %
-    (pytest-benchmark's ``--benchmark-compare-fail``). Prints the targets table (constructed/bare, loop/Garg).
+    (pytest-benchmark's ``--benchmark-compare-fail``). Prints the targets table (constructed/bare, suite loop vs a
+    Garg-style and a plain loop), from the same run's numbers.
     """
     _install(session, "test")
     compare = ["--benchmark-compare", "--benchmark-compare-fail=median:25%"] if _saved_bench_runs() else []
