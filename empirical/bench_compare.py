@@ -84,6 +84,8 @@ def trim(bench_json: dict[str, Any], threshold: float = DEFAULT_THRESHOLD) -> di
     out: dict[str, Any] = {}
     for b in bench_json.get("benchmarks", []):
         info = b.get("extra_info", {})
+        if info.get("ratio_min") is None and not info.get("numerics"):
+            continue  # nothing to compare (the harness's own self-tests time their workloads inside the test)
         out[b["fullname"]] = {
             "group": b.get("group"),
             "ratio_paired": info.get("ratio_paired"),

@@ -155,3 +155,10 @@ def test_compare_error(tmp_path):
     cur.write_text(json.dumps(_json(_bench("a", 1.0, 1.0))))
     assert main(["check", str(cur), "--baseline", str(tmp_path / "absent.json")]) == 2
     assert main(["check", str(tmp_path / "absent.json")]) == 2
+
+
+def test_trim_leaves_out_records_with_nothing_to_compare():
+    """A benchmark without a ratio or numerics (the harness's self-tests) is not written into a baseline."""
+    rec = trim(_json(_bench("timed", 1.0, 2.0), _bench("selftest", 1.0, None), _bench("rates", 1.0, None,
+                                                                                       numerics={"steps": [3]})))
+    assert set(rec["benchmarks"]) == {"timed", "rates"}
