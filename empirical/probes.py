@@ -93,9 +93,8 @@ __all__ = [
 PAPER_FIRST_POSITION = 1
 #: Sequences per forward pass of :func:`induced_weights` (B·m of them: one per query). Every layer's states of a
 #: pass are alive at once, (L+1)·chunk·(2n+1)·D floats; at the fu23 full profile all 1024·40 sequences in one pass
-#: needed ≈ 145 GiB (estimate, empirical.papers.fu23.runners.memory_estimate). The fu23 quick profile's 512·10 fit in
-#: one
-#: pass, computed exactly as before the chunking (same numbers).
+#: needed ≈ 145 GiB (estimate, empirical.papers.fu23.runners.memory_estimate). The fu23 quick profile's 512·10 fit
+#: in one pass, computed exactly as before the chunking (same numbers).
 INDUCED_CHUNK_SEQUENCES = 8192
 #: The official code's fixed GD step (``lr = 0.01`` on ½‖Xw − y‖², gradient XᵀXw − Xᵀy).
 OFFICIAL_GD_STEP = 0.01

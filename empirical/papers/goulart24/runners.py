@@ -156,8 +156,7 @@ def bench_settings(ctx: RunContext) -> BenchConfig:
 
 def meta_settings(ctx: RunContext, regime: str) -> dict[str, int]:
     """The sizes of ``regime``'s meta-training (:func:`empirical.papers.goulart24.llm.suite.meta_sizes`), each read
-    through
-    ``ctx.setting("meta_<regime>.<size>")``."""
+    through ``ctx.setting("meta_<regime>.<size>")``."""
     q, f = (meta_sizes(meta_training(regime, p)) for p in ("quick", "full"))
     return _settings(ctx, f"meta_{regime}.", q, f, tuple(q))
 
@@ -233,8 +232,7 @@ def memory_estimate(cfg: BenchConfig, trainings: Mapping[str, MetaTraining]) -> 
     """Peak tensor bytes of the benchmark claims' phases that grow with the profile's sizes: one meta-training step
     of each regime's model (batch = per_task x the regime's tasks;
     :func:`~empirical.papers.goulart24.llm.meta_model.training_step_bytes`) and the largest per-prompt network fit of
-    the benchmark
-    (:func:`~empirical.papers.goulart24.llm.baselines.fit_bytes` over
+    the benchmark (:func:`~empirical.papers.goulart24.llm.baselines.fit_bytes` over
     :func:`~empirical.papers.goulart24.llm.benchmark.baseline_fits`). The rest
     (forward passes in batches of 256, closed-form baselines) is of the order of one task's drawn prompts,
     family_prompts x (c_max + 1) x (d + k) float64 numbers and their float32 encoding (about 0.2 GB at the full

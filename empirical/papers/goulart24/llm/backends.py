@@ -5,9 +5,8 @@
   and ``llama_cpp``). The folder is located with ``importlib.util.find_spec`` and the file loaded with
   ``transformers`` + ``gguf`` + ``accelerate`` (the ``llm`` extra) on CPU, with the Hub offline. Greedy
   decoding, optionally constrained to a number grammar (:mod:`empirical.papers.goulart24.llm.grammar`), and
-  log-likelihoods
-  of given continuations (prompt encoded once, each continuation scored on its key/value cache). The loaded
-  model is cached per process (loading de-quantises to fp32, ~20 s on 2 cores).
+  log-likelihoods of given continuations (prompt encoded once, each continuation scored on its key/value cache).
+  The loaded model is cached per process (loading de-quantises to fp32, ~20 s on 2 cores).
 * :class:`OpenAICompatibleBackend` — any server speaking the OpenAI ``/chat/completions`` (or
   ``/completions``) protocol, via the standard library only; temperature 0.
 * :class:`PredictorBackend` — a stand-in with a known answer for the arm's controls: it reads the numbers of
@@ -147,8 +146,7 @@ class SmolLM2Backend:
 
     def complete(self, prompt: str, max_new_tokens: int, grammar: Any = None) -> str:
         """Greedy answer; with ``grammar`` (a :class:`~empirical.papers.goulart24.llm.grammar.NumberGrammar`) only
-        tokens that
-        keep it a valid prefix are allowed, and the end of sequence only once it is complete."""
+        tokens that keep it a valid prefix are allowed, and the end of sequence only once it is complete."""
         import torch
         from transformers import LogitsProcessorList
 
@@ -257,9 +255,9 @@ def prompt_key(prompt: str) -> int:
 class PredictorBackend:
     """A control "LLM" whose answer is known: it parses the prompt's numbers (as written, i.e. rounded;
     :func:`~empirical.papers.goulart24.llm.prompting.parse_prompt`) and answers ``predict``'s value as the
-    instructions request
-    (``v;`` per output at ``decimals`` decimals), so its answers go through the arm's parser, malformed-answer
-    accounting and scoring exactly like the LLM's. Not limited by ``max_new_tokens`` (it has no tokens)."""
+    instructions request (``v;`` per output at ``decimals`` decimals), so its answers go through the arm's parser,
+    malformed-answer accounting and scoring exactly like the LLM's. Not limited by ``max_new_tokens`` (it has no
+    tokens)."""
 
     name: str
     predict: Predictor

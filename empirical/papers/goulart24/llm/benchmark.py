@@ -271,8 +271,7 @@ def evaluate_llm(backend: Backend, task: MatrixFunctionTask, cs: tuple[int, ...]
     answer); the parsed-only scores are a separate record (``per_c[c]["parsed_only"]``), not a learner, as they
     sit on another set of prompts. Baselines and controls are scored on the same prompts. ``controls``: backends
     with a known answer (:class:`~empirical.papers.goulart24.llm.backends.PredictorBackend`) prompted with the same
-    texts and
-    scored by the same parser and fallback, each as the learner of its name (answer records in
+    texts and scored by the same parser and fallback, each as the learner of its name (answer records in
     ``per_c[c]["controls"]``).
 
     Returns ``{"result": TaskResult, "per_c": {c: {...}}, "backend": ..., "grammar": ..., "prompt_example": ...}``.

@@ -10,9 +10,8 @@ Scaling (``encoding``):
 
 * ``task_stats`` (:class:`MetaConfig`, the fixed and family models): inputs are divided by the entry scale a
   and targets standardised with the *task-distribution* mean and std (from
-  :func:`empirical.papers.goulart24.llm.tasks.target_stats`, never from the prompt), so one model handles tasks whose
-  targets
-  differ by 10³; predictions are mapped back to the raw scale. In the family regime these statistics are
+  :func:`empirical.papers.goulart24.llm.tasks.target_stats`, never from the prompt), so one model handles tasks
+  whose targets differ by 10³; predictions are mapped back to the raw scale. In the family regime these statistics are
   those of the whole family, so the per-prompt parameter must still be inferred. Used on a function it never
   saw, this would hand the model that function's mean and spread: it is not used for held-out tests.
 * ``relative`` (:class:`RelativeMetaConfig`, the held-out model): no statistic of the test function is used.

@@ -32,8 +32,7 @@ __all__ = ["meta_recipe", "load_or_train_meta", "train_and_save", "main"]
 def meta_recipe(regime: str, profile: str, sizes: Mapping[str, int] | None = None) -> dict[str, Any]:
     """What determines a meta-trained model (its checkpoint identity): settings as given, no computed numbers.
     ``sizes``: :func:`empirical.papers.goulart24.llm.suite.meta_training`'s; at the profile's own sizes the recipe
-    (and its hash)
-    is the profile's, so the shipped quick-profile models load."""
+    (and its hash) is the profile's, so the shipped quick-profile models load."""
     if regime not in TASKS:
         raise ValueError(f"regime: expected one of {sorted(TASKS)}, got {regime!r}")
     if profile not in META_TRAINING:
