@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.util
 import math
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -303,11 +301,10 @@ register(
 def _register_paper_families() -> None:
     """Import each paper folder's ``families`` module, which registers that paper's own families (a claim's
     recipe, say): a new paper adds its families in its own folder, never here."""
-    import empirical.papers as home
+    from empirical.papers import paper_modules
 
-    for info in sorted(pkgutil.iter_modules(home.__path__), key=lambda i: i.name):
-        if info.ispkg and importlib.util.find_spec(f"{home.__name__}.{info.name}.families") is not None:
-            importlib.import_module(f"{home.__name__}.{info.name}.families")
+    for name in paper_modules("families"):
+        importlib.import_module(name)
 
 
 _register_paper_families()

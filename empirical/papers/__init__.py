@@ -16,3 +16,18 @@ artifacts, plotting) and ``theory/`` / ``constructions/``, never another paper's
 (:mod:`empirical.registry`) finds every folder here that has a ``claims`` module: adding a paper edits nothing
 outside its own folder and its theory/ and constructions/ files.
 """
+
+import importlib.util
+import pkgutil
+from collections.abc import Iterator
+
+__all__ = ["paper_modules"]
+
+
+def paper_modules(module: str) -> Iterator[str]:
+    """``empirical.papers.<key>.<module>`` for every paper folder that has such a module, in key order (a folder
+    whose name starts with ``_`` is not a paper): how the registry finds ``claims`` and the families ``families``."""
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        name = f"{__name__}.{info.name}.{module}"
+        if info.ispkg and not info.name.startswith("_") and importlib.util.find_spec(name) is not None:
+            yield name

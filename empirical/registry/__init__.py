@@ -8,11 +8,9 @@ Check, Control) are in :mod:`empirical.registry.core`.
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import pkgutil
 from functools import cache
 
-import empirical.papers as home
+from empirical.papers import paper_modules
 from empirical.registry.core import Claim, Paper
 
 __all__ = ["all_claims", "papers", "select_claims", "get_claim"]
@@ -22,12 +20,8 @@ __all__ = ["all_claims", "papers", "select_claims", "get_claim"]
 def _load() -> tuple[dict[str, Paper], dict[str, Claim]]:
     papers: dict[str, Paper] = {}
     claims: dict[str, Claim] = {}
-    for info in sorted(pkgutil.iter_modules(home.__path__), key=lambda i: i.name):
-        if not info.ispkg or info.name.startswith("_"):
-            continue
-        if importlib.util.find_spec(f"{home.__name__}.{info.name}.claims") is None:
-            continue
-        mod = importlib.import_module(f"{home.__name__}.{info.name}.claims")
+    for name in paper_modules("claims"):
+        mod = importlib.import_module(name)
         paper = getattr(mod, "PAPER", None)
         if paper is None:
             continue
@@ -36,7 +30,7 @@ def _load() -> tuple[dict[str, Paper], dict[str, Claim]]:
         papers[paper.key] = paper
         for c in mod.CLAIMS:
             if c.paper != paper.key:
-                raise RuntimeError(f"claim {c.id} in module {info.name} names paper {c.paper!r}, not {paper.key!r}")
+                raise RuntimeError(f"claim {c.id} in module {name} names paper {c.paper!r}, not {paper.key!r}")
             if c.id in claims:
                 raise RuntimeError(f"claim id {c.id!r} registered twice")
             claims[c.id] = c

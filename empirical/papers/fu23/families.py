@@ -12,8 +12,6 @@ from torch import nn
 from empirical.families import Family, garg_loss, leaves_global_rng, register
 from theory.prompts import PromptBatch
 
-# -- fu23 claim recipes (empirical.papers.fu23.training): the claims' own models, trainable under torchrun ------------
-
 
 def _fu23_recipe(opts: dict[str, Any]):
     from empirical.papers.fu23.training import RECIPES

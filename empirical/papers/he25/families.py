@@ -10,8 +10,6 @@ from torch import nn
 
 from empirical.families import Family, leaves_global_rng, register
 
-# -- he25 pre-training recipes (empirical.papers.he25.training): ReLU-attention encoders on PCA / GMM prompts ----------
-
 
 def _he25_recipe(opts: dict[str, Any]):
     from empirical.papers.he25.training import RECIPES
