@@ -31,8 +31,9 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -46,6 +47,8 @@ __all__ = [
     "FORMAT",
     "STORED",
     "recipe_sha256",
+    "recipe_argument",
+    "recipe_from_argument",
     "save_model",
     "read_sidecar",
     "verify_checkpoint",
@@ -58,6 +61,7 @@ __all__ = [
 ]
 
 FORMAT = "icl-verify/checkpoint@2"
+T = TypeVar("T")
 
 #: The quick-profile models the suite ships (committed, used by tests); never written by a run.
 STORED = Path(__file__).resolve().with_name("checkpoints")
@@ -72,6 +76,24 @@ def recipe_sha256(recipe: Mapping[str, Any]) -> str:
     _check_finite("recipe", recipe)
     text = json.dumps(to_jsonable(dict(recipe)), sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def recipe_argument(recipe: Any) -> list[str]:
+    """``["--recipe", JSON]``: how a recorded retrain command names a recipe (a dataclass) that no profile holds,
+    e.g. one shrunk through settings; :func:`recipe_from_argument` reads it back."""
+    return ["--recipe", json.dumps(asdict(recipe), sort_keys=True)]
+
+
+def recipe_from_argument(text: str, cls: type[T]) -> T:
+    """The ``--recipe JSON`` of :func:`recipe_argument` as a ``cls`` (a recipe dataclass).
+
+    Raises:
+        ValueError: naming ``--recipe``, when the text is not JSON or not the fields of ``cls``.
+    """
+    try:
+        return cls(**json.loads(text))
+    except (json.JSONDecodeError, TypeError, ValueError) as e:
+        raise ValueError(f"--recipe: not a {cls.__name__} ({e}); expected the JSON object of its fields") from None
 
 
 def _check_finite(where: str, value: Any) -> None:

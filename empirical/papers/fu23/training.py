@@ -18,7 +18,6 @@ on d from 2) and says so. Interrupted training resumes from its ``.resume.pt`` s
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from dataclasses import asdict, dataclass, replace
@@ -28,7 +27,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from empirical.checkpoints import STORED
+from empirical.checkpoints import STORED, recipe_argument, recipe_from_argument
 from empirical.models.gpt2_icl import GPT2ICL
 from empirical.models.lstm import LSTMICL
 from empirical.seeding import torch_generator
@@ -167,7 +166,7 @@ def _command(out: Path, r: ModelRecipe) -> str:
     """The command that retrains ``r`` alone: by profile and name for a profile's recipe, else (a recipe shrunk or
     changed through settings) by the recipe itself, so the recorded command always rebuilds the same model."""
     profile = profile_of(r)
-    which = ["--recipe", json.dumps(asdict(r), sort_keys=True)] if profile == "custom" else [
+    which = recipe_argument(r) if profile == "custom" else [
         "--profile", profile, "--models", r.name]
     return "python -m empirical.papers.fu23.training " + " ".join(shlex.quote(a) for a in ["--out", str(out), *which])
 
@@ -215,10 +214,9 @@ def main(argv: list[str] | None = None) -> int:
             print("--recipe: give either --recipe or --models, not both", file=sys.stderr)
             return 2
         try:
-            recipes = [ModelRecipe(**json.loads(args.recipe))]
-        except (json.JSONDecodeError, TypeError) as e:
-            print(f"--recipe: not a fu23 model recipe ({e}); expected the JSON object of ModelRecipe's fields",
-                  file=sys.stderr)
+            recipes = [recipe_from_argument(args.recipe, ModelRecipe)]
+        except ValueError as e:
+            print(e, file=sys.stderr)
             return 2
     else:
         names = args.models or sorted(RECIPES[args.profile])

@@ -24,7 +24,6 @@ them into ``<out>/checkpoints/he25/`` (resumable) and later runs into the same f
 
 from __future__ import annotations
 
-import json
 import math
 import shlex
 import sys
@@ -36,7 +35,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from empirical.checkpoints import STORED
+from empirical.checkpoints import STORED, recipe_argument, recipe_from_argument
 from empirical.models.relu_encoder import ReLUEncoder
 from empirical.seeding import torch_generator
 from empirical.train import TrainConfig, train
@@ -357,7 +356,7 @@ def _command(out: Path | str, r: Recipe) -> str:
     """The command that retrains ``r`` alone: by name for a profile's recipe, else (sizes changed through settings)
     by the recipe itself, so the recorded command always rebuilds the same model."""
     profile = profile_of(r)
-    which = ["--recipe", json.dumps(asdict(r), sort_keys=True)] if profile == "custom" else (
+    which = recipe_argument(r) if profile == "custom" else (
         [r.name] if profile == "quick" else ["--profile", "full", r.name])
     return "python -m empirical.papers.he25.training " + " ".join(shlex.quote(str(a)) for a in ["--out", out, *which])
 
@@ -428,9 +427,9 @@ def main(argv: list[str] | None = None) -> int:
             print("--recipe: give either --recipe or NAMEs, not both", file=sys.stderr)
             return 2
         try:
-            todo = [Recipe(**json.loads(args.recipe))]
-        except (json.JSONDecodeError, TypeError, ValueError) as e:
-            print(f"--recipe: not a he25 recipe ({e}); expected the JSON object of Recipe's fields", file=sys.stderr)
+            todo = [recipe_from_argument(args.recipe, Recipe)]
+        except ValueError as e:
+            print(e, file=sys.stderr)
             return 2
     else:
         known = recipes(args.profile)
