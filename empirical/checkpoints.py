@@ -30,7 +30,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,6 +49,7 @@ __all__ = [
     "recipe_sha256",
     "recipe_argument",
     "recipe_from_argument",
+    "recipes_to_train",
     "save_model",
     "read_sidecar",
     "verify_checkpoint",
@@ -94,6 +95,24 @@ def recipe_from_argument(text: str, cls: type[T]) -> T:
         return cls(**json.loads(text))
     except (json.JSONDecodeError, TypeError, ValueError) as e:
         raise ValueError(f"--recipe: not a {cls.__name__} ({e}); expected the JSON object of its fields") from None
+
+
+def recipes_to_train(recipe: str | None, names: Sequence[str], known: Mapping[str, T], cls: type[T],
+                     names_flag: str) -> list[T]:
+    """What a paper's retrain command trains: the one recipe of ``--recipe JSON``, else the recipes of ``known``
+    that ``names`` (the command's ``names_flag`` argument) name, all of them when none is named.
+
+    Raises:
+        ValueError: naming the argument, for both given, a recipe that is not one, or an unknown name.
+    """
+    if recipe is not None:
+        if names:
+            raise ValueError(f"--recipe: give either --recipe or {names_flag}, not both")
+        return [recipe_from_argument(recipe, cls)]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"{names_flag}: unknown recipe(s) {unknown} (known: {', '.join(known)})")
+    return [known[n] for n in names or list(known)]
 
 
 def _check_finite(where: str, value: Any) -> None:

@@ -142,3 +142,14 @@ def test_recipe_argument_errors_name_it(capsys):
 
     assert ft.main(["--recipe", "{\"name\": 1}"]) == 2
     assert "--recipe" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--models", "nope"], "--models: unknown recipe(s) ['nope']"),
+    (["--models", "gpt2_iso", "--recipe", "{}"], "--recipe: give either --recipe or --models"),
+])
+def test_retrain_command_names_its_bad_argument(argv, needle, capsys):
+    import empirical.papers.fu23.training as ft
+
+    assert ft.main(argv) == 2
+    assert needle in capsys.readouterr().err

@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from empirical.checkpoints import STORED, recipe_argument, recipe_from_argument
+from empirical.checkpoints import STORED, recipe_argument, recipes_to_train
 from empirical.models.gpt2_icl import GPT2ICL
 from empirical.models.lstm import LSTMICL
 from empirical.seeding import torch_generator
@@ -209,22 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if args.out is None:
         args.out = Path("results") / args.profile
-    if args.recipe is not None:
-        if args.models:
-            print("--recipe: give either --recipe or --models, not both", file=sys.stderr)
-            return 2
-        try:
-            recipes = [recipe_from_argument(args.recipe, ModelRecipe)]
-        except ValueError as e:
-            print(e, file=sys.stderr)
-            return 2
-    else:
-        names = args.models or sorted(RECIPES[args.profile])
-        for name in names:
-            if name not in RECIPES[args.profile]:
-                print(f"--models: unknown model {name!r} (known: {sorted(RECIPES[args.profile])})", file=sys.stderr)
-                return 2
-        recipes = [RECIPES[args.profile][name] for name in names]
+    known = {name: RECIPES[args.profile][name] for name in sorted(RECIPES[args.profile])}
+    try:
+        recipes = recipes_to_train(args.recipe, args.models or [], known, ModelRecipe, "--models")
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
     for r in recipes:
         name = r.name
         _, info = load_or_train(r, args.device, args.out, progress=True, retrain=True)

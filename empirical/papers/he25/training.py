@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from empirical.checkpoints import STORED, recipe_argument, recipe_from_argument
+from empirical.checkpoints import STORED, recipe_argument, recipes_to_train
 from empirical.models.relu_encoder import ReLUEncoder
 from empirical.seeding import torch_generator
 from empirical.train import TrainConfig, train
@@ -422,22 +422,11 @@ def main(argv: list[str] | None = None) -> int:
                          "changed through settings is retrained")
     args = ap.parse_args(argv)
     out = args.out if args.out is not None else Path("results") / args.profile
-    if args.recipe is not None:
-        if args.names:
-            print("--recipe: give either --recipe or NAMEs, not both", file=sys.stderr)
-            return 2
-        try:
-            todo = [recipe_from_argument(args.recipe, Recipe)]
-        except ValueError as e:
-            print(e, file=sys.stderr)
-            return 2
-    else:
-        known = recipes(args.profile)
-        unknown = [n for n in args.names if n not in known]
-        if unknown:
-            print(f"NAME: unknown {args.profile} recipe(s) {unknown} (known: {', '.join(known)})", file=sys.stderr)
-            return 2
-        todo = [known[n] for n in args.names or list(known)]
+    try:
+        todo = recipes_to_train(args.recipe, args.names, recipes(args.profile), Recipe, "NAME")
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
     for r in todo:
         _, info = load_recipe(r, args.device, out, progress=True, retrain=True)
         print(f"{r.name}: {info['path']}")
