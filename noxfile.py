@@ -172,7 +172,7 @@ def goulart24_llm(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check + format check."""
+    """ruff check (lint rules and import order)."""
     session.install("ruff>=0.5")
     session.run("ruff", "check", ".")
 

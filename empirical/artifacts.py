@@ -38,6 +38,7 @@ __all__ = [
     "source_hash",
     "to_jsonable",
     "summary_markdown",
+    "table_row",
 ]
 
 SCHEMA = "icl-verify/claim@1"
@@ -301,9 +302,9 @@ def fmt_number(x: Any) -> str:
     return str(x)
 
 
-def _cell(x: Any) -> str:
-    """Text safe inside one markdown table cell (a '|' or a newline would split the row)."""
-    return " ".join(str(x).split()).replace("|", "\\|")
+def table_row(cells: Iterable[Any]) -> str:
+    """One markdown table row, each cell made safe (a '|' or a newline would split the row)."""
+    return "| " + " | ".join(" ".join(str(x).split()).replace("|", "\\|") for x in cells) + " |"
 
 
 def _seconds(x: Any) -> str:
@@ -334,12 +335,17 @@ def summary_markdown(results: dict[str, dict[str, Any]], scan: ResultScan | None
         else:
             row = ("—", "—", "—")
         cells = [f"`{cid}`", r["verdict"], *row, controls_summary(r) or "—", _seconds(r.get("wall_time_s", 0))]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append(table_row(cells))
     counts: dict[str, int] = {}
     for r in results.values():
         v = r["verdict"].split(":")[0]
         counts[v] = counts.get(v, 0) + 1
     lines += ["", "Totals: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())), ""]
+    mixed = sorted({str(r["precision"]) for r in results.values() if r.get("precision", "float32") != "float32"})
+    if mixed:  # a float32 run says nothing: float32 is what every claim's acceptance was written for
+        lines += [f"Training precision: {', '.join(mixed)} mixed precision (autocast; float32 weights). "
+                  "`python -m empirical.precision_compare FLOAT32_FOLDER THIS_FOLDER` sets the numbers next to "
+                  "float32's.", ""]
     lines += _cost_lines(results)
     if scan is not None:
         lines += _scan_notes(scan)

@@ -42,6 +42,7 @@ from safetensors.torch import save as st_save
 
 from empirical.artifacts import atomic_write_bytes, to_jsonable, write_json
 from empirical.errors import IntegrityError
+from empirical.precision import precision_arguments, with_precision
 
 __all__ = [
     "FORMAT",
@@ -263,10 +264,15 @@ def load_or_train(*, paper: str, name: str, recipe: Mapping[str, Any], out_dir: 
         command: the command that retrains this model (recorded in the sidecar).
         retrain: ignore stored models (a model this process already trained for the recipe is reused).
 
+    Under a mixed training precision (:mod:`empirical.precision`) the precision joins the recipe and the
+    command, so the model is stored apart from the float32 one and no float32 model (shipped or not) is used.
+
     Returns:
         (model on ``device`` in eval mode, info) with ``source`` ("shipped", "run" or "trained"), ``path``,
         ``command``, ``metrics`` and ``recipe_sha256``.
     """
+    recipe = with_precision(recipe)
+    command = " ".join([command, *precision_arguments()])
     digest = recipe_sha256(recipe)
     target = run_checkpoint_path(out_dir, paper, name, recipe)
     path = find_checkpoint(paper, name, recipe, out_dir) if not retrain else None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from empirical.errors import IntegrityError, UsageError, one_line, report_internal_error
+from empirical.precision import add_precision_argument, default_out
 
 if TYPE_CHECKING:  # the CLI imports torch and the registry only when a command needs them
     import torch
@@ -93,7 +94,9 @@ def _build_parser() -> _Parser:
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument("--seed", type=_positive_int("--seed", 0, _SEED_LIMIT), default=0)
     # a str, not a Path: Path("") is "." and an empty --out would silently write into the current folder
-    run.add_argument("--out", default=None, help="output folder (default results/<profile>)")
+    run.add_argument("--out", default=None,
+                     help="output folder (default results/<profile>, or results/<profile>-<precision> for mixed "
+                          "precision)")
     run.add_argument("--no-fail", action="store_true",
                      help="exit 0 even if a claim is not reproduced (a runner error still exits 1)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -106,6 +109,7 @@ def _build_parser() -> _Parser:
     run.add_argument("--jobs", type=_jobs, default=1, metavar="N|auto",
                      help="run the papers in N processes at once (auto: one per CPU, at most one per paper), each "
                           "with --threads or CPUs/N threads; a paper's claims share one process (default 1)")
+    add_precision_argument(run)
     run.add_argument("--set", type=_setting_override, action="append", default=[], dest="overrides",
                      metavar="[CLAIM_ID:]NAME=VALUE",
                      help="override a named setting (a size, step count, batch: the 'settings' of a claim's JSON) "
@@ -195,7 +199,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     claims = _select(args.selectors)
     overrides = _overrides_by_claim(args.overrides, claims)
     device = _device(args.device)
-    out = check_out_dir(args.out if args.out is not None else Path("results") / args.profile)
+    out = check_out_dir(args.out if args.out is not None else default_out(args.profile, args.precision))
     args.log_dir = out / "logs"  # where main() puts the traceback of an unexpected error from here on
 
     def report(r: dict) -> None:
@@ -210,7 +214,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             torch.set_num_threads(args.threads)
         results = run_claims(claims, profile=args.profile, device=device, seed=args.seed, out_dir=out,
                              progress=not args.quiet, retrain=args.retrain, on_result=report,
-                             overrides=overrides)
+                             overrides=overrides, precision=args.precision)
     print(_verdict_table(results))
     print(f"\nresults: {out}/ (summary.md, <claim>.json, figures/)")
     errors = [cid for cid, r in results.items() if r["verdict"] == "error"]
@@ -234,7 +238,7 @@ def _run_parallel(args: argparse.Namespace, claims: list[Claim], out: Path, over
     if n == 1:
         return None
     common = ["--profile", args.profile, "--device", args.device, "--seed", str(args.seed), "--out", str(out),
-              *(["--retrain"] if args.retrain else [])]
+              "--precision", args.precision, *(["--retrain"] if args.retrain else [])]
     results = jobs.run_groups(groups, jobs=n, threads=threads, common=common, out_dir=out, overrides=overrides)
     from empirical.artifacts import atomic_write_text, folder_summary
 

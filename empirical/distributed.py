@@ -46,6 +46,7 @@ from torch import nn
 
 from empirical.device import resolve_device
 from empirical.errors import IntegrityError, UsageError, one_line, report_internal_error
+from empirical.precision import add_precision_argument, training_precision
 from empirical.train import TrainConfig, TrainResult, train
 from theory.prompts import PromptBatch
 
@@ -251,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grad-clip", type=float, default=None)
     p.add_argument("--seed", type=int, default=None, help="data seed (and init seed unless the family fixes it)")
     p.add_argument("--dtype", choices=sorted(_DTYPES), default="float32")
+    add_precision_argument(p)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--backend", choices=("auto", "gloo", "nccl"), default="auto")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="family option (d=, n=, ...)")
@@ -307,17 +309,18 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> TrainResult:
         model = fam.build(opts, env.device, dtype, cfg.seed)
         ckpt = args.out / "train_state.pt" if args.checkpoint_every else None
         t0 = time.perf_counter()
-        result = train_distributed(
-            model,
-            fam.sampler(opts, cfg.batch_size, env.device, dtype),
-            fam.loss_fn(opts),
-            cfg,
-            env,
-            checkpoint_path=ckpt,
-            progress=not args.quiet,
-            desc=args.family,
-            identity={"family": args.family, "options": opts, "dtype": args.dtype},
-        )
+        with training_precision(args.precision):
+            result = train_distributed(
+                model,
+                fam.sampler(opts, cfg.batch_size, env.device, dtype),
+                fam.loss_fn(opts),
+                cfg,
+                env,
+                checkpoint_path=ckpt,
+                progress=not args.quiet,
+                desc=args.family,
+                identity={"family": args.family, "options": opts, "dtype": args.dtype},
+            )
         wall = time.perf_counter() - t0  # includes sampling and the all-reduces: the budget a run costs
         done = cfg.steps - result.resumed_from
         if env.is_main:
@@ -326,6 +329,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> TrainResult:
                 "options": opts,
                 "train": dataclasses.asdict(cfg),
                 "dtype": args.dtype,
+                "precision": args.precision,
                 "world_size": env.world,
                 "backend": env.backend,
                 "device": str(env.device),
@@ -398,6 +402,9 @@ def _check_arguments(args: argparse.Namespace) -> None:
         if usage is None:
             raise
         raise usage from None
+    if args.precision != "float32" and args.dtype != "float32":  # mixed precision keeps float32 weights
+        raise UsageError(f"--precision: {args.precision} mixed precision trains float32 weights; "
+                         f"--dtype is {args.dtype}")
     if args.backend == "nccl" and dev.type != "cuda":  # what setup() would refuse after the out folder is made
         raise UsageError("--backend: nccl needs CUDA devices; use gloo on the CPU")
 

@@ -2,7 +2,9 @@
 
 Claims run one at a time, most informative first (:data:`PLAN`: the trained claims whose full-profile path
 differs most from the quick one and is cheapest to reach), each as its own ``icl-verify run ID --profile full
---device cuda`` process into ``--out``. A claim whose estimate exceeds the budget left is not started; a
+--device cuda`` process into ``--out``. Each claim runs in every precision of ``--precisions`` (default float32,
+then bf16 mixed precision into ``<out>-bf16``); ``<out>/precision_comparison.md`` sets the mixed-precision numbers
+next to float32's (:mod:`empirical.precision_compare`). A claim whose estimate exceeds the budget left is not started; a
 claim still running when the budget ends is stopped (its process group killed) and recorded as such. The
 measured times and the estimates go to ``<out>/gpu_timing.md`` and ``gpu_timing.json``, next to the claims'
 JSON, so the GPU budget page can show measurements instead of estimates.
@@ -21,9 +23,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from empirical.artifacts import atomic_write_text, write_json
+from empirical.artifacts import atomic_write_text, table_row, write_json
+from empirical.precision import DEFAULT as FLOAT32
+from empirical.precision import check_precision
 
-__all__ = ["PLAN", "PlanItem", "Outcome", "plan_run", "timing_table", "main"]
+__all__ = ["PLAN", "PlanItem", "Outcome", "plan_run", "timing_table", "precision_out", "main"]
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,18 @@ class Outcome:
     estimate_s: float
     status: str  # "finished (exit N)" | "stopped at budget" | "not started: ..."
     wall_s: float | None
+    precision: str = FLOAT32
 
 
-def _run_one(claim_id: str, out: Path, timeout_s: float) -> tuple[str, float]:
+def precision_out(out: Path, precision: str) -> Path:
+    """Where the claims of ``precision`` go: ``out`` for float32, ``<out>-<precision>`` for mixed precision."""
+    return out if check_precision(precision) == FLOAT32 else out.with_name(f"{out.name}-{precision}")
+
+
+def _run_one(claim_id: str, out: Path, timeout_s: float, precision: str = FLOAT32) -> tuple[str, float]:
     """One claim in its own process group; killed whole when the budget ends."""
     cmd = [sys.executable, "-m", "empirical.cli", "run", claim_id, "--profile", "full", "--device", "cuda",
-           "--out", str(out), "--no-fail", "--quiet"]
+           "--out", str(precision_out(out, precision)), "--precision", precision, "--no-fail", "--quiet"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, start_new_session=True)
     try:
@@ -74,35 +84,55 @@ def _run_one(claim_id: str, out: Path, timeout_s: float) -> tuple[str, float]:
         return "stopped at budget", time.perf_counter() - t0
 
 
-def plan_run(plan: tuple[PlanItem, ...], budget_s: float, out: Path, run_one=_run_one) -> list[Outcome]:
-    """Run ``plan`` in order within ``budget_s`` seconds (``run_one(id, out, timeout) -> (status, wall_s)``)."""
+def plan_run(plan: tuple[PlanItem, ...], budget_s: float, out: Path, run_one=_run_one,
+             precisions: tuple[str, ...] = (FLOAT32,)) -> list[Outcome]:
+    """Run ``plan`` in order within ``budget_s`` seconds, each claim in each of ``precisions`` in turn
+    (``run_one(id, out, timeout, precision) -> (status, wall_s)``). The float32 estimate stands for every
+    precision: mixed precision is measured, not assumed, to be faster."""
     start = time.perf_counter()
     results = []
     for item in plan:
-        left = budget_s - (time.perf_counter() - start)
-        if item.estimate_s > left:
-            results.append(Outcome(item.claim_id, item.estimate_s,
-                                   f"not started: estimate {item.estimate_s:.0f} s > {max(left, 0):.0f} s left",
-                                   None))
-            continue
-        status, wall = run_one(item.claim_id, out, left)
-        results.append(Outcome(item.claim_id, item.estimate_s, status, wall))
+        for precision in precisions:
+            left = budget_s - (time.perf_counter() - start)
+            if item.estimate_s > left:
+                results.append(Outcome(item.claim_id, item.estimate_s,
+                                       f"not started: estimate {item.estimate_s:.0f} s > {max(left, 0):.0f} s left",
+                                       None, precision))
+                continue
+            status, wall = run_one(item.claim_id, out, left, precision)
+            results.append(Outcome(item.claim_id, item.estimate_s, status, wall, precision))
     return results
 
 
 def timing_table(results: list[Outcome], budget_s: float, device: str) -> str:
     lines = [f"# GPU session: {device}, budget {budget_s:.0f} s", "",
-             "| claim | estimate s | measured s | status |", "|---|---|---|---|"]
+             "| claim | precision | estimate s | measured s | status |", "|---|---|---|---|---|"]
     for r in results:
         wall = "—" if r.wall_s is None else f"{r.wall_s:.1f}"
-        lines.append(f"| `{r.claim_id}` | {r.estimate_s:.0f} | {wall} | {r.status} |")
+        lines.append(table_row([f"`{r.claim_id}`", r.precision, f"{r.estimate_s:.0f}", wall, r.status]))
     return "\n".join(lines) + "\n"
+
+
+def _precisions(text: str) -> tuple[str, ...]:
+    """``--precisions float32,bf16`` as a tuple, float32 first (the reference the others are set against)."""
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    try:
+        for n in names:
+            check_precision(n, "--precisions")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--precisions: ")) from None
+    if FLOAT32 not in names:
+        raise argparse.ArgumentTypeError("must include float32, the reference mixed precision is reported against")
+    return (FLOAT32, *(n for n in names if n != FLOAT32))
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="nox -s gpu --", description=__doc__.splitlines()[0])
     ap.add_argument("--budget-s", type=float, default=480.0, help="wall-clock budget in seconds (default 480)")
     ap.add_argument("--out", type=Path, default=Path("results/full"))
+    ap.add_argument("--precisions", type=_precisions, default=(FLOAT32, "bf16"), metavar="LIST",
+                    help="comma-separated training precisions, each claim run in each (default float32,bf16; "
+                         "float32 alone halves the time)")
     args = ap.parse_args(argv)
     if not (args.budget_s > 0 and args.budget_s < float("inf")):
         print(f"nox -s gpu: error: --budget-s: expected a positive number of seconds, got {args.budget_s}",
@@ -116,13 +146,27 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     device = torch.cuda.get_device_name(0)
     args.out.mkdir(parents=True, exist_ok=True)
-    results = plan_run(PLAN, args.budget_s, args.out)
+    results = plan_run(PLAN, args.budget_s, args.out, precisions=args.precisions)
     table = timing_table(results, args.budget_s, device)
     atomic_write_text(args.out / "gpu_timing.md", table)
     write_json(args.out / "gpu_timing.json", {"device": device, "budget_s": args.budget_s,
                                               "torch": torch.__version__, "results": [asdict(r) for r in results]})
     print(table)
+    _compare_precisions(args.out, args.precisions[1:])
     return 0
+
+
+def _compare_precisions(out: Path, mixed: tuple[str, ...]) -> None:
+    """``<out>/precision_comparison.md``: each mixed precision's numbers next to float32's, where both ran."""
+    from empirical.artifacts import load_results
+    from empirical.precision_compare import comparison_markdown
+
+    if not load_results(out):
+        return
+    parts = [comparison_markdown(out, precision_out(out, p)) for p in mixed if load_results(precision_out(out, p))]
+    if parts:
+        atomic_write_text(out / "precision_comparison.md", "\n".join(parts))
+        print(f"mixed precision next to float32: {out / 'precision_comparison.md'}")
 
 
 if __name__ == "__main__":  # pragma: no cover

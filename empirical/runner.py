@@ -21,6 +21,8 @@ from empirical.artifacts import (
     package_versions,
     write_json,
 )
+from empirical.precision import DEFAULT as DEFAULT_PRECISION
+from empirical.precision import check_precision, training_precision
 from empirical.registry.core import Claim, RunContext, SkipClaim, verdict_of
 
 __all__ = ["THREAD_ENV_VARS", "run_claim", "run_claims", "thread_settings"]
@@ -50,14 +52,18 @@ def thread_settings() -> dict[str, Any]:
 
 def run_claim(claim: Claim, *, profile: str, device: torch.device, seed: int, out_dir: Path,
               progress: bool = True, retrain: bool = False,
-              overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+              overrides: Mapping[str, Any] | None = None, precision: str = DEFAULT_PRECISION) -> dict[str, Any]:
     """Run one claim and write its JSON atomically; returns the JSON payload.
+
+    ``precision``: what the claim's training runs in (:mod:`empirical.precision`; float32, or bf16 / fp16 mixed
+    precision), recorded in the JSON.
 
     ``overrides``: setting name -> value (:meth:`RunContext.setting`); one the runner never reads makes the
     verdict ``error`` with a one-line message naming it and the settings the claim does read. The JSON records
     every setting read (``settings``) and the thread settings at the start and, where the runner changed them,
     at the end (``threads``).
     """
+    check_precision(precision)
     ctx = RunContext(profile=profile, device=device, seed=seed, out_dir=out_dir, claim_id=claim.id,
                      progress=progress, retrain=retrain, overrides=dict(overrides or {}))  # type: ignore[arg-type]
     threads = thread_settings()
@@ -72,10 +78,12 @@ def run_claim(claim: Claim, *, profile: str, device: torch.device, seed: int, ou
         "acceptance": claim.acceptance,
         "profile": profile,
         "device": str(device),
+        "precision": precision,
         "seed": seed,
     }
     try:
-        outcome = claim.runner(ctx)
+        with training_precision(precision):
+            outcome = claim.runner(ctx)
         ctx.check_overrides()  # after the run: settings are read lazily, some only on a later branch
         verdict = verdict_of(outcome.checks, outcome.controls)
         payload.update(
@@ -110,7 +118,8 @@ def run_claim(claim: Claim, *, profile: str, device: torch.device, seed: int, ou
 
 def run_claims(claims: list[Claim], *, profile: str, device: torch.device, seed: int, out_dir: Path,
                progress: bool = True, retrain: bool = False, on_result=None,
-               overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+               overrides: Mapping[str, Mapping[str, Any]] | None = None,
+               precision: str = DEFAULT_PRECISION) -> dict[str, dict[str, Any]]:
     """Run claims in order; ``summary.md`` covers every claim JSON in ``out_dir`` (earlier runs included).
 
     Of two files with the same claim id the newest run counts; unreadable files are listed in it as skipped.
@@ -121,7 +130,7 @@ def run_claims(claims: list[Claim], *, profile: str, device: torch.device, seed:
     results = {}
     for claim in claims:
         r = run_claim(claim, profile=profile, device=device, seed=seed, out_dir=out_dir, progress=progress,
-                      retrain=retrain, overrides=(overrides or {}).get(claim.id))
+                      retrain=retrain, overrides=(overrides or {}).get(claim.id), precision=precision)
         results[claim.id] = r
         if on_result is not None:
             on_result(r)

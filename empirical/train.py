@@ -9,6 +9,9 @@
   (family, options). The file is read with ``torch.load(weights_only=True)``: tensors, numbers and strings
   only, so a planted pickle runs no code.
 * Progress: a tqdm bar showing the running loss.
+* Precision: float32, or mixed precision (bf16 / fp16 autocast over the forward pass and loss, float32 weights)
+  inside an :func:`empirical.precision.training_precision` block; a mixed-precision run's identity names its
+  precision, so it never resumes a float32 state nor the reverse.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from torch import nn
 
 from empirical.artifacts import atomic_write_bytes
 from empirical.errors import IntegrityError
+from empirical.precision import DEFAULT as FLOAT32
+from empirical.precision import autocast, current_precision
 from empirical.progress import progress_bar
 from empirical.seeding import child_seed
 
@@ -116,17 +121,35 @@ def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=foreach)
 
 
-def run_identity(model: nn.Module, cfg: TrainConfig, world: int, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+def run_identity(model: nn.Module, cfg: TrainConfig, world: int, extra: Mapping[str, Any] | None,
+                 precision: str = FLOAT32) -> dict[str, Any]:
     """What a resumable state must share with the run that resumes it (JSON-like, compared key by key).
 
     The model is described by its parameter names, shapes and dtypes, which covers the family, the width and
     depth options and the dtype even when a caller adds nothing; the caller's ``extra`` adds what the
-    parameters cannot show (options that change the data, not the shapes).
+    parameters cannot show (options that change the data, not the shapes). A mixed ``precision`` is named;
+    float32 adds nothing, so the states written before precision was an option still resume.
     """
     inner = getattr(model, "module", model)  # a DDP wrapper's parameters carry a "module." prefix
     params = {k: [list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in inner.state_dict().items()}
-    return {"train": {k: v for k, v in asdict(cfg).items() if k != "checkpoint_every"}, "world_size": world,
+    train_settings = {k: v for k, v in asdict(cfg).items() if k != "checkpoint_every"}
+    if precision != FLOAT32:
+        train_settings["precision"] = precision
+    return {"train": train_settings, "world_size": world,
             "model": {"class": type(inner).__name__, "parameters": params}, **{"run": dict(extra or {})}}
+
+
+def _mixed_precision_device(model: nn.Module, precision: str) -> torch.device:
+    """The device autocast runs on. Mixed precision needs float32 trainable weights: autocast leaves float64 as it
+    is, so a float64 model would silently train in float64 under a run that says bf16."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("model: has no trainable parameters")
+    other = sorted({str(p.dtype).removeprefix("torch.") for p in params if p.dtype != torch.float32})
+    if other:
+        raise ValueError(f"precision: {precision} mixed precision trains float32 weights; this model has "
+                         f"{', '.join(other)} parameters (train it with --precision float32)")
+    return params[0].device
 
 
 def _identity_diff(stored: Any, current: dict[str, Any]) -> str:
@@ -189,7 +212,8 @@ def train(
     desc: str = "train",
     identity: Mapping[str, Any] | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place.
+    """Train ``model`` in place, in the precision of the enclosing :func:`empirical.precision.training_precision`
+    block (float32 outside any).
 
     Args:
         sample_batch: (generator, step) -> global batch (on the model's device).
@@ -205,7 +229,11 @@ def train(
     rank, world = _dist_info()
     if world > 1 and shard is None:
         raise ValueError("shard: required under torch.distributed, to split each global batch across ranks")
+    precision = current_precision()
+    device = _mixed_precision_device(model, precision) if precision != FLOAT32 else None
     opt = _make_optimizer(model, cfg)
+    # fp16's narrow range flushes small gradients to zero unless the loss is scaled; bf16 has float32's range
+    scaler = torch.amp.GradScaler(device.type) if device is not None and precision == "fp16" else None
     # a constant rate without warm-up never changes the lr: no scheduler (its step, and the wrapper it puts around
     # the optimiser's, cost a twentieth of a small model's step); its state in a resumable file is then {}
     scheduled = cfg.schedule != "constant" or cfg.warmup > 0
@@ -216,7 +244,8 @@ def train(
     result = TrainResult()
     start = 0
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
-    ident = run_identity(model, cfg, world, identity) if ckpt is not None else None  # only a resumable run needs it
+    # only a resumable run needs an identity
+    ident = run_identity(model, cfg, world, identity, precision) if ckpt is not None else None
     if ckpt is not None and ckpt.exists():
         state = _read_state(ckpt)
         differs = _identity_diff(state.get("identity"), ident)
@@ -226,6 +255,8 @@ def train(
         opt.load_state_dict(state["optimizer"])
         if sched is not None:
             sched.load_state_dict(state["scheduler"])
+        if scaler is not None:
+            scaler.load_state_dict(state["scaler"])
         start = int(state["step"])
         result.losses = list(state["losses"])
         result.resumed_from = start
@@ -235,8 +266,9 @@ def train(
             return
         buf = io.BytesIO()
         scheduler = sched.state_dict() if sched is not None else {}
+        extra = {"scaler": scaler.state_dict()} if scaler is not None else {}
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": scheduler,
-                    "step": step, "losses": result.losses, "identity": ident}, buf)
+                    "step": step, "losses": result.losses, "identity": ident, **extra}, buf)
         atomic_write_bytes(ckpt, buf.getvalue())
 
     model.train()
@@ -247,15 +279,28 @@ def train(
         batch = sample_batch(data.manual_seed(next(seeds)), step)
         if world > 1:
             batch = shard(batch, rank, world)  # type: ignore[misc]
-        loss = loss_fn(model, batch)
+        if precision == FLOAT32:
+            loss = loss_fn(model, batch)
+        else:  # PyTorch's AMP recipe: autocast spans the forward pass and the loss; backward runs outside it
+            with autocast(precision, device):  # type: ignore[arg-type]
+                loss = loss_fn(model, batch)
+            loss = loss.float()
         value = float(loss.detach())  # one read serves the finiteness check before the step and the loss history
         if not math.isfinite(value):
             raise FloatingPointError(f"loss became {value} at step {step} (lr {opt.param_groups[0]['lr']:.3g})")
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        if scaler is None:
+            loss.backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+        else:  # a step whose scaled gradients overflowed is skipped and the scale halved
+            scaler.scale(loss).backward()
+            if cfg.grad_clip is not None:
+                scaler.unscale_(opt)  # clip the true gradients, not the scaled ones
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(opt)
+            scaler.update()
         if sched is not None:
             sched.step()
         if world > 1:

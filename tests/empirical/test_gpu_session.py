@@ -35,7 +35,7 @@ def test_plan_respects_the_budget_and_order(tmp_path):
     plan = (PlanItem("a.x", 1, ""), PlanItem("b.y", 100, ""), PlanItem("c.z", 2, ""))
     ran = []
 
-    def fake_run(cid, out, timeout):
+    def fake_run(cid, out, timeout, precision):
         ran.append((cid, timeout))
         return "finished (exit 0)", 0.01
 
@@ -44,7 +44,30 @@ def test_plan_respects_the_budget_and_order(tmp_path):
     assert [c for c, _ in ran] == ["a.x", "c.z"]  # b.y's estimate exceeds the budget: not started
     assert res[1].status.startswith("not started") and res[1].wall_s is None
     assert all(t <= 10 for _, t in ran)
-    assert "| `b.y` | 100 | — | not started" in timing_table(res, 10, "test device")
+    assert "| `b.y` | float32 | 100 | — | not started" in timing_table(res, 10, "test device")
+
+
+def test_each_claim_runs_in_float32_then_in_mixed_precision_into_its_own_folder(tmp_path):
+    from empirical.gpu_session import precision_out
+
+    ran = []
+
+    def fake_run(cid, out, timeout, precision):
+        ran.append((cid, precision, precision_out(out, precision)))
+        return "finished (exit 0)", 0.01
+
+    res = plan_run((PlanItem("a.x", 1, ""), PlanItem("b.y", 1, "")), 10, tmp_path / "full", run_one=fake_run,
+                   precisions=("float32", "bf16"))
+    assert [(c, p) for c, p, _ in ran] == [("a.x", "float32"), ("a.x", "bf16"), ("b.y", "float32"), ("b.y", "bf16")]
+    assert {o.name for _, _, o in ran} == {"full", "full-bf16"}
+    assert "| `a.x` | bf16 | 1 |" in timing_table(res, 10, "test device")
+
+
+@pytest.mark.parametrize(("given", "message"), [("bf16", "must include float32"), ("float32,half", "half")])
+def test_bad_precisions_are_usage_errors(given, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--precisions", given])
+    assert e.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_a_claim_past_the_budget_is_stopped_with_its_process_group(tmp_path, monkeypatch):

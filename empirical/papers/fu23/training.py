@@ -30,6 +30,7 @@ from torch import nn
 from empirical.checkpoints import STORED, recipe_argument, recipes_to_train
 from empirical.models.gpt2_icl import GPT2ICL
 from empirical.models.lstm import LSTMICL
+from empirical.precision import add_precision_argument, training_precision
 from empirical.seeding import torch_generator
 from empirical.train import TrainConfig, train
 from theory.prompts import PromptBatch
@@ -205,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recipe", default=None, metavar="JSON",
                     help="train this one recipe (the JSON a checkpoint's sidecar records under 'recipe') instead "
                          "of --profile/--models: how a model shrunk or changed through settings is retrained")
+    add_precision_argument(ap)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.out is None:
@@ -217,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for r in recipes:
         name = r.name
-        _, info = load_or_train(r, args.device, args.out, progress=True, retrain=True)
+        with training_precision(args.precision):
+            _, info = load_or_train(r, args.device, args.out, progress=True, retrain=True)
         print(f"{name}: final loss (mean of last 100 steps) {info['metrics']['final_loss_mean_last100']:.4g}; "
               f"{info['path']}")
     return 0

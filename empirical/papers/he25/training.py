@@ -37,6 +37,7 @@ from torch.nn import functional as F
 
 from empirical.checkpoints import STORED, recipe_argument, recipes_to_train
 from empirical.models.relu_encoder import ReLUEncoder
+from empirical.precision import add_precision_argument, training_precision
 from empirical.seeding import torch_generator
 from empirical.train import TrainConfig, train
 from theory.clustering import sample_gmm
@@ -420,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recipe", default=None, metavar="JSON",
                     help="train this one recipe (the JSON of Recipe's fields) instead of NAMEs: how a model shrunk or "
                          "changed through settings is retrained")
+    add_precision_argument(ap)
     args = ap.parse_args(argv)
     out = args.out if args.out is not None else Path("results") / args.profile
     try:
@@ -428,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         print(e, file=sys.stderr)
         return 2
     for r in todo:
-        _, info = load_recipe(r, args.device, out, progress=True, retrain=True)
+        with training_precision(args.precision):
+            _, info = load_recipe(r, args.device, out, progress=True, retrain=True)
         print(f"{r.name}: {info['path']}")
     return 0
 

@@ -25,6 +25,7 @@ import torch
 
 from empirical.papers.goulart24.llm.meta_model import ICLTransformer, init_meta_model, meta_fit
 from empirical.papers.goulart24.llm.suite import META_TRAINING, TASKS, meta_sizes, meta_training
+from empirical.precision import add_precision_argument, training_precision
 
 __all__ = ["meta_recipe", "load_or_train_meta", "train_and_save", "main"]
 
@@ -91,9 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--sizes", type=json.loads, default=None, metavar="JSON",
                     help="sizes replacing the profile's, e.g. '{\"steps\": 20}' (names: suite.meta_sizes)")
+    add_precision_argument(ap)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    _, path = train_and_save(args.regime, args.profile, args.out, sizes=args.sizes, device=args.device)
+    with training_precision(args.precision):
+        _, path = train_and_save(args.regime, args.profile, args.out, sizes=args.sizes, device=args.device)
     print(path)
     return 0
 
