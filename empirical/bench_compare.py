@@ -38,6 +38,7 @@ __all__ = [
     "trim",
     "compare",
     "targets",
+    "target_status",
     "ratio_of",
     "confirm",
     "main",
@@ -243,24 +244,53 @@ def _paper(records: dict[str, dict[str, Any]]) -> str | None:
 
 
 def targets(current: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per benchmark group and :data:`TARGETS` row that applies: ``ratio`` (numerator/denominator, from
-    :func:`_pair_times`), ``target`` (the bound), ``what`` ("constructed/bare", ...), ``source``."""
+    """Per benchmark group and :data:`TARGETS` row that applies: ``ratio`` (numerator/denominator), ``target`` (the
+    bound), ``what`` ("constructed/bare", ...), ``source``, and ``interval`` (a 95 % interval of the ratio, or
+    None).
+
+    A head-to-head record (``impl`` timed with ``versus`` as its paired reference, round by round) gives the
+    ratio and its interval directly; it replaces the ratio of the two impls' separate groups for the same pair
+    and family. Other groups give the ratio of their impls' paired ratios (:func:`_pair_times`), no interval.
+    """
     groups: dict[str, dict[str, dict[str, Any]]] = {}
+    rows, head_to_head = [], set()
     for b in current["benchmarks"].values():
-        impl = b["info"].get("impl")
-        if impl is not None and b.get("group"):
+        impl, info = b["info"].get("impl"), b["info"]
+        if impl is not None and info.get("versus") is not None and b.get("ratio_paired") is not None:
+            pair = (impl, info["versus"])
+            t = next((t for t in TARGETS if (t.numerator, t.denominator) == pair), None)
+            if t is not None:
+                low, high = info.get("ratio_paired_ci95_low"), info.get("ratio_paired_ci95_high")
+                rows.append({"group": b.get("group"), "ratio": b["ratio_paired"], "target": t.bound,
+                             "what": "/".join(pair), "source": t.source,
+                             "interval": None if low is None or high is None else (low, high)})
+                head_to_head.add((pair, info.get("family")))
+        elif impl is not None and b.get("group"):
             groups.setdefault(b["group"], {})[impl] = b
-    rows = []
     for g, records in sorted(groups.items()):
         times, paper, done = _pair_times(records), _paper(records), set()
+        family = next(iter(records.values()))["info"].get("family")
         for t in TARGETS:
             pair = (t.numerator, t.denominator)
             if pair in done or not set(pair) <= times.keys() or t.paper not in (None, paper):
                 continue
             done.add(pair)
+            if (pair, family) in head_to_head:
+                continue
             rows.append({"group": g, "ratio": times[t.numerator] / times[t.denominator], "target": t.bound,
-                         "what": "/".join(pair), "source": t.source})
-    return rows
+                         "what": "/".join(pair), "source": t.source, "interval": None})
+    return sorted(rows, key=lambda r: (r["what"], str(r["group"])))
+
+
+def target_status(row: dict[str, Any]) -> str:
+    """``met`` / ``missed``; with an interval, ``met`` needs all of it at or below the bound and ``missed`` all of
+    it above, and an interval that contains the bound reads ``at the bound``: the ratio is not told apart from
+    it at this run's noise."""
+    interval = row.get("interval")
+    if interval is None:
+        return "met" if row["ratio"] <= row["target"] else "missed"
+    low, high = interval
+    return "met" if high <= row["target"] else "missed" if low > row["target"] else "at the bound"
 
 
 def _load_current(path: Path) -> dict[str, Any]:
@@ -288,8 +318,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "targets":
         for r in targets(current):
-            flag = "ok " if r["ratio"] <= r["target"] else "MISS"
-            print(f"{flag} {r['what']:<18} {r['ratio']:8.3f}  (target <= {r['target']:g}, {r['source']})  {r['group']}")
+            status = target_status(r)
+            ci = "" if r["interval"] is None else f" [{r['interval'][0]:.3f}, {r['interval'][1]:.3f}]"
+            print(f"{status:<12} {r['what']:<18} {r['ratio']:8.3f}{ci:<17} (target <= {r['target']:g}, "
+                  f"{r['source']})  {r['group']}")
         return 0
     old = json.loads(args.baseline.read_text()) if args.baseline.exists() else None
     if args.command == "update":

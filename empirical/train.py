@@ -32,7 +32,7 @@ from empirical.errors import IntegrityError
 from empirical.precision import DEFAULT as FLOAT32
 from empirical.precision import autocast, current_precision
 from empirical.progress import progress_bar
-from empirical.seeding import child_seed
+from empirical.seeding import child_seeds
 
 __all__ = ["TrainConfig", "TrainResult", "train", "Shard"]
 
@@ -187,11 +187,11 @@ def _read_state(path: Path) -> dict[str, Any]:
 
 
 def _data_seeds(seed: int, start: int, stop: int, chunk: int = 256) -> Iterator[int]:
-    """child_seed(seed, "data", step) for start <= step < stop, computed ``chunk`` at a time: one at a time between
-    a model's forward and backward passes, numpy's SeedSequence took ~90 µs per step (a fourteenth of a small
-    model's step) against a few µs in a tight loop."""
+    """child_seed(seed, "data", step) for start <= step < stop, computed ``chunk`` at a time by
+    :func:`~empirical.seeding.child_seeds` (numpy's SeedSequence, one at a time between a model's forward and
+    backward passes, cost ~90 µs per step, a fourteenth of a small model's step)."""
     for first in range(start, stop, chunk):
-        yield from [child_seed(seed, "data", step) for step in range(first, min(first + chunk, stop))]
+        yield from child_seeds(seed, "data", last=range(first, min(first + chunk, stop)))
 
 
 def _dist_info() -> tuple[int, int]:

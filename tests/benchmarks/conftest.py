@@ -85,7 +85,8 @@ def full_timing(config: pytest.Config) -> bool:
 
 @pytest.fixture
 def timed(benchmark, request):
-    """``timed(fn, reference=..., group=..., **info)``: benchmark ``fn``, record its ratio to ``reference``.
+    """``timed(fn, reference=..., group=..., rounds=PAIRED_ROUNDS, min_s=..., **info)``: benchmark ``fn``, record
+    its ratio to ``reference``.
 
     ``extra_info`` gets ``ratio_paired`` (the median over rounds of ``fn``'s time over the reference's, the two
     timed back to back in each round: :mod:`empirical.bench_timing`; the statistic compared with the
@@ -93,7 +94,8 @@ def timed(benchmark, request):
     (min time / reference min, the reference timed before and after ``fn``) and ``ratio_median``.
     """
 
-    def run(fn: Callable[[], Any], *, reference: Callable[[], Any], group: str, **info: Any) -> Any:
+    def run(fn: Callable[[], Any], *, reference: Callable[[], Any], group: str, rounds: int = PAIRED_ROUNDS,
+            min_s: float = _MIN_REPEAT_S, **info: Any) -> Any:
         benchmark.group = group
         benchmark.extra_info.update(info, torch_threads=torch.get_num_threads())
         if benchmark.disabled:
@@ -110,7 +112,7 @@ def timed(benchmark, request):
             reference_median_s=ref["median"],
             ratio_min=st.min / ref["min"],
             ratio_median=st.median / ref["median"],
-            **paired_summary(paired_ratios(fn, reference, rounds=PAIRED_ROUNDS, min_s=_MIN_REPEAT_S)),
+            **paired_summary(paired_ratios(fn, reference, rounds=rounds, min_s=min_s)),
         )
         return out
 

@@ -117,6 +117,31 @@ def _time_loop(timed, family: str, impl: str, group: str) -> list[float]:
     return losses
 
 
+#: Head-to-head rounds and the least time per side in a round: 41 rounds give a 97 % interval of the median
+#: ratio between its 14th and 28th values (empirical.bench_timing.median_interval); 0.1 s per side averages a
+#: round over ~20 calls of 5 steps, so a scheduler hiccup moves one round, not the interval.
+HEAD_TO_HEAD_ROUNDS, HEAD_TO_HEAD_MIN_S = 41, 0.1
+
+
+@pytest.mark.parametrize(("family", "versus"), [(GARG_FAMILY, "garg_style"), ("lsa", "plain")])
+def test_bench_loop_head_to_head(timed, family, versus):
+    """The suite's loop timed against the minimal loop round by round (each the other's reference): the median
+    per-round ratio with its interval is what the loop targets are read from (``bench_compare targets``)."""
+    if family not in FAMILIES:
+        pytest.skip(f"the {family} family is not registered")
+    fam, opts, model = _setup(family)
+    sample = fam.sampler(opts, BATCH, torch.device("cpu"), torch.float32)
+    cfg = TrainConfig(steps=STEPS, batch_size=BATCH, lr=1e-4)
+    d, n, g = int(opts["d"]), int(opts["n"]), torch.Generator().manual_seed(0)
+    suite = lambda: train(model, sample, fam.loss_fn(opts), cfg, progress=False).losses
+    minimal = lambda: minimal_loop(model, fam.loss_fn(opts), d=d, n=n, batch=BATCH, steps=STEPS, lr=1e-4,
+                                   generator=g)
+    losses = timed(suite, reference=minimal, group=f"loop head-to-head ({family})", rounds=HEAD_TO_HEAD_ROUNDS,
+                   min_s=HEAD_TO_HEAD_MIN_S, impl="suite", versus=versus, family=family, options=opts, batch=BATCH,
+                   steps_per_call=STEPS)
+    assert len(losses) == STEPS
+
+
 @pytest.mark.parametrize("impl", ["suite", "garg_style"])
 def test_bench_loop_vs_garg_style(timed, impl):
     _time_loop(timed, GARG_FAMILY, impl, f"loop vs garg-style ({GARG_FAMILY})")

@@ -12,6 +12,7 @@ from empirical.bench_compare import (
     SCHEMA,
     compare,
     main,
+    target_status,
     targets,
     trim,
 )
@@ -99,6 +100,31 @@ def test_targets_per_construction_from_the_table():
     assert all(r["source"] for r in targets(cur))
 
 
+def _head_to_head(name: str, family: str, ratio: float, low: float, high: float, versus: str = "plain") -> dict:
+    return _bench(name, 1.0, 1.0, group=f"h2h {family}", impl="suite", versus=versus, family=family,
+                  ratio_paired=ratio, ratio_paired_ci95_low=low, ratio_paired_ci95_high=high)
+
+
+def test_head_to_head_gives_the_ratio_with_its_interval_and_replaces_the_separate_pair():
+    separate = (_bench("s", 3.0, 1.0, group="lsa", impl="suite", family="lsa"),
+                _bench("p", 2.0, 1.0, group="lsa", impl="plain", family="lsa"))
+    cur = trim(_json(*separate, _head_to_head("h", "lsa", 0.99, 0.97, 1.01)))
+    rows = targets(cur)
+    assert [(r["what"], r["ratio"], r["interval"]) for r in rows] == [("suite/plain", 0.99, (0.97, 1.01))]
+    # without a head-to-head of that family the separate pair is read as before, with no interval
+    other = trim(_json(*separate, _head_to_head("h", "gpt2", 0.9, 0.8, 0.95, versus="garg_style")))
+    assert {(r["what"], r["interval"] is None) for r in targets(other)} == {("suite/plain", True),
+                                                                             ("suite/garg_style", False)}
+
+
+@pytest.mark.parametrize(("ratio", "interval", "status"), [
+    (0.95, (0.93, 0.98), "met"), (1.05, (1.02, 1.08), "missed"), (0.99, (0.97, 1.01), "at the bound"),
+    (1.01, (0.99, 1.03), "at the bound"), (0.9, None, "met"), (1.1, None, "missed"),
+])
+def test_target_status_reads_the_interval(ratio, interval, status):
+    assert target_status({"ratio": ratio, "target": 1.0, "interval": interval}) == status
+
+
 def test_cli_check_and_update(tmp_path, capsys):
     cur, base = tmp_path / "cur.json", tmp_path / "base.json"
     cur.write_text(json.dumps(_json(_bench("a", 1.0, 10.0))))
@@ -162,3 +188,28 @@ def test_trim_leaves_out_records_with_nothing_to_compare():
     rec = trim(_json(_bench("timed", 1.0, 2.0), _bench("selftest", 1.0, None), _bench("rates", 1.0, None,
                                                                                        numerics={"steps": [3]})))
     assert set(rec["benchmarks"]) == {"timed", "rates"}
+
+
+@pytest.mark.parametrize("n", [7, 21, 41])
+def test_median_interval_covers_the_true_median_at_its_level(n):
+    """Skewed noise as load gives (a lognormal: only ever slower); the interval must hold the true median in at
+    least 95 % of 4000 draws, up to 3 binomial standard errors (0.0103)."""
+    import numpy as np
+
+    from empirical.bench_timing import median_interval
+
+    rng = np.random.default_rng(0)
+    draws = rng.lognormal(0.0, 0.5, size=(4000, n))  # true median exp(0) = 1
+    covered = np.mean([lo <= 1.0 <= hi for lo, hi in (median_interval(list(row)) for row in draws)])
+    assert covered >= 0.95 - 3 * (0.95 * 0.05 / 4000) ** 0.5
+    lo, hi = median_interval([3.0, 1.0, 2.0] * 7)  # 21 values: the 6th and 16th of the sorted ones
+    assert (lo, hi) == (1.0, 3.0)
+
+
+def test_median_interval_bad_input():
+    from empirical.bench_timing import median_interval
+
+    with pytest.raises(ValueError, match="^values"):
+        median_interval([])
+    with pytest.raises(ValueError, match="^level"):
+        median_interval([1.0], level=1.0)
