@@ -166,3 +166,41 @@ def test_cli_constructions(name, capsys):
             main(["construct", name, "--d", "3", "--n", "8", "--layers", "11", "--batch", "2", "--option", "eta=1e-3"])
             == 0
         )
+
+
+@pytest.mark.parametrize("mode", ["fast", "literal"])
+def test_per_layer_readings_equal_those_of_the_kept_trace(gen, mode):
+    """run_power_method reads each layer off one stream updated in place (evaluate_reading): the read-outs must be
+    the very numbers read off the trace that keeps every stream (evaluate), and copies, not views."""
+    from constructions.evaluate import evaluate
+    from constructions.power_method import read_state
+
+    d, N, k, tau = 4, 9, 2, 2
+    X, seeds = _data(gen, 3, N, d, k)
+    con = build_power_method(d, N, k, tau)
+    final, readings = run_power_method(con, X, seeds, mode)
+    trace = evaluate(con, embed_pca(X, seeds, con.layout), mode)
+    assert torch.equal(final, trace.final) and len(readings) == len(trace.states)
+    for got, H in zip(readings, trace.states, strict=True):
+        want = read_state(H, con.layout, d)
+        assert got.keys() == want.keys() and all(torch.equal(got[key], want[key]) for key in want)
+        # the spread: max |slot_j − slot_0| over tokens and broadcast slots, as the definition writes it
+        bc = torch.cat([H[:, con.layout[name]] for name in ("v", "w", "s", "c", "lam")], 1)
+        assert torch.equal(want["spread"], (bc - bc[..., :1]).abs().amax(dim=(1, 2)))
+    assert all(r["S"].untyped_storage().data_ptr() != final.untyped_storage().data_ptr() for r in readings)
+
+
+@pytest.mark.parametrize(("d", "n", "layers", "batch", "options"), [
+    (8, 32, 17, 4, {}), (32, 128, 35, 16, {}), (5, 200, 11, 16, {}), (3, 400, 11, 8, {}), (24, 24, 23, 2, {}),
+    (4, 16, 11, 4, {"normaliser": "relu", "eta": "0.01"}),
+])
+def test_construct_memory_estimate_vs_measured(d, n, layers, batch, options):
+    """The --max-memory-gb guard's estimate is an upper bound within 2x of the measured peak tensor bytes."""
+    from constructions.base import ConstructionConfig
+    from constructions.power_method import _cli, _memory
+    from empirical.memory import peak_tensor_bytes
+
+    cfg = ConstructionConfig(d=d, n=n, layers=layers, batch=batch, options=options)
+    measured = peak_tensor_bytes(lambda: _cli(cfg))[0]
+    estimate = sum(_memory(cfg).values())
+    assert measured <= estimate <= 2 * measured, (estimate, measured, estimate / measured)
