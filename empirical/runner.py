@@ -21,16 +21,16 @@ from empirical.artifacts import (
     package_versions,
     write_json,
 )
+from empirical.jobs import BLAS_THREAD_VARS
 from empirical.precision import DEFAULT as DEFAULT_PRECISION
 from empirical.precision import check_precision, training_precision
 from empirical.registry.core import Claim, RunContext, SkipClaim, verdict_of
 
 __all__ = ["THREAD_ENV_VARS", "run_claim", "run_claims", "thread_settings"]
 
-#: environment variables that set the thread pools of the BLAS / OpenMP libraries under torch and numpy, and
-#: MKL's reproducibility mode (set by the package: see empirical/__init__.py)
-THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-                   "NUMEXPR_NUM_THREADS", "MKL_CBWR")
+#: environment variables that set the thread pools of the BLAS / OpenMP libraries under torch and numpy (those
+#: ``--jobs`` sets in its processes first), and MKL's reproducibility mode (set by the package: empirical/__init__.py)
+THREAD_ENV_VARS = (*BLAS_THREAD_VARS, "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "MKL_CBWR")
 
 
 def _peak_rss_mb() -> float | None:
