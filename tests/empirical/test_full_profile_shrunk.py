@@ -38,7 +38,7 @@ CAP_BYTES = 6 * GIB
 #: wall-clock limit of a paper's subprocess (≈ 20–40 s each on the loaded 2-core machine)
 TIMEOUT_S = 240
 #: the module fixture runs every paper inside the first test that asks for it
-_RUNS_TIMEOUT = pytest.mark.timeout(len(PAPERS) * TIMEOUT_S + 60)
+_RUNS_TIMEOUT = pytest.mark.timeout(2 * len(PAPERS) * TIMEOUT_S + 60)  # the float32 and bf16 runs
 
 _OFF = {"require_cuda": False}
 #: fu23 trained models, shrunk: d = 3, n = 5, 2 layers of width 16, 20 steps (the judges need >= 2 layers)
@@ -214,7 +214,7 @@ from empirical.runner import run_claims
 out = Path(sys.argv[3])
 claims = [c for c in select_claims([sys.argv[2]]) if c.id not in mod.NOT_RUN_HERE]
 run_claims(claims, profile="full", device=torch.device("cpu"), seed=0, out_dir=out, progress=False,
-           overrides={c.id: mod.SHRINK.get(c.id, {}) for c in claims})
+           overrides={c.id: mod.SHRINK.get(c.id, {}) for c in claims}, precision=sys.argv[4])
 """
 
 
@@ -222,16 +222,26 @@ def _cap_address_space() -> None:  # runs in the child before exec
     resource.setrlimit(resource.RLIMIT_AS, (CAP_BYTES, CAP_BYTES))
 
 
+def _runs(tmp_path_factory, precision: str) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
+    runs = {}
+    for paper in PAPERS:
+        out = tmp_path_factory.mktemp(f"full_{paper}_{precision}")
+        runs[paper] = out, subprocess.run(
+            [sys.executable, "-c", _DRIVER, __file__, paper, str(out), precision], cwd=ROOT, capture_output=True,
+            text=True, timeout=TIMEOUT_S, preexec_fn=_cap_address_space)
+    return runs
+
+
 @pytest.fixture(scope="module")
 def full_runs(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
     """paper -> (out folder, finished subprocess) of ``icl-verify run <paper> --profile full`` shrunk by SHRINK."""
-    runs = {}
-    for paper in PAPERS:
-        out = tmp_path_factory.mktemp(f"full_{paper}")
-        runs[paper] = out, subprocess.run(
-            [sys.executable, "-c", _DRIVER, __file__, paper, str(out)], cwd=ROOT, capture_output=True, text=True,
-            timeout=TIMEOUT_S, preexec_fn=_cap_address_space)
-    return runs
+    return _runs(tmp_path_factory, "float32")
+
+
+@pytest.fixture(scope="module")
+def bf16_runs(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
+    """The same runs with ``--precision bf16``: every full-profile training path under autocast."""
+    return _runs(tmp_path_factory, "bf16")
 
 
 def _payload(full_runs, cid: str) -> tuple[Path, dict]:
@@ -272,6 +282,32 @@ def test_full_profile_models_are_stored_in_the_out_folder(full_runs, cid):
     assert set(CHECKPOINTED[cid]) <= stored, stored
     side = r["measured"]["checkpoint"]
     assert side["source"] in ("trained", "run") and str(out) in side["path"], side
+
+
+@_RUNS_TIMEOUT
+@pytest.mark.parametrize("cid", sorted(SHRINK))
+def test_full_profile_runs_shrunk_in_bf16(bf16_runs, cid):
+    """Every full-profile path also runs in bf16 mixed precision (the shrunk numbers judge nothing: a verdict, not
+    an error), and the JSON says so."""
+    _, r = _payload(bf16_runs, cid)
+    if _skipped_for_a_missing_extra(cid, r):
+        return
+    assert r["verdict"] != "error", f"{r.get('error')}\n{r.get('traceback', '')[-3000:]}"
+    assert r["precision"] == "bf16" and r["checks"]
+
+
+@_RUNS_TIMEOUT
+@pytest.mark.parametrize("cid", sorted(CHECKPOINTED))
+def test_bf16_models_are_stored_as_bf16_models(bf16_runs, cid):
+    """A bf16 model's recipe and retrain command name its precision (so no float32 run ever loads it)."""
+    out, r = _payload(bf16_runs, cid)
+    if _skipped_for_a_missing_extra(cid, r):
+        return
+    sidecars = [json.loads(p.read_text()) for p in (out / "checkpoints" / cid.split(".")[0]).glob("*.json")]
+    names = {side["weights"].split(".")[0] for side in sidecars}
+    assert set(CHECKPOINTED[cid]) <= names, names
+    for side in sidecars:
+        assert side["config"]["precision"] == "bf16" and side["command"].endswith("--precision bf16"), side
 
 
 @_RUNS_TIMEOUT
