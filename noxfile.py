@@ -89,28 +89,15 @@ def reproduce(session: nox.Session) -> None:
     pass ``-- --jobs 1`` for one process with progress bars.
     """
     _install(session, "data")
-    session.run("icl-verify", "run", "--jobs", "auto", "--threads", "1", *_profile_and_out(session.posargs),
-                "--no-fail")
-
-
-def _profile_and_out(posargs: list[str]) -> list[str]:
-    """``posargs`` with ``--profile quick`` and ``--out results/<profile>`` added unless given: a user's
-    ``-- --profile full`` then writes into results/full, never over the quick results."""
-    args = list(posargs)
-    given = {a.split("=", 1)[0] for a in args}
-    profile = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--profile"), None)
-    profile = profile or next((a.split("=", 1)[1] for a in args if a.startswith("--profile=")), "quick")
-    if "--profile" not in given:
-        args += ["--profile", profile]
-    if "--out" not in given:
-        args += ["--out", f"results/{profile}"]
-    return args
+    # no --out here: icl-verify's default (results/<profile>, results/<profile>-<precision> for mixed precision)
+    # puts a user's `-- --profile full` or `-- --precision bf16` into a folder of its own
+    session.run("icl-verify", "run", "--jobs", "auto", "--threads", "1", *session.posargs, "--no-fail")
 
 
 def _paper_session(paper: str):
     def run_paper(session: nox.Session) -> None:
         _install(session, "data")
-        session.run("icl-verify", "run", paper, *_profile_and_out(session.posargs), "--no-fail", "--retrain")
+        session.run("icl-verify", "run", paper, *session.posargs, "--no-fail", "--retrain")
 
     run_paper.__doc__ = (f"Retrain and re-verify the {paper} claims (quick profile unless ``-- --profile full``); "
                          "models go to results/quick/checkpoints/, the shipped ones are untouched.")

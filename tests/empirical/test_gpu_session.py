@@ -108,11 +108,25 @@ def _noxfile():
         del sys.modules["nox"]
 
 
-@pytest.mark.parametrize("posargs,expected", [
-    ([], ["--profile", "quick", "--out", "results/quick"]),
-    (["--profile", "full", "--device", "cuda"], ["--profile", "full", "--device", "cuda", "--out", "results/full"]),
-    (["--profile=full"], ["--profile=full", "--out", "results/full"]),
-    (["--out", "x"], ["--out", "x", "--profile", "quick"]),
+@pytest.mark.parametrize("posargs,out", [
+    ([], "results/quick"),
+    (["--profile", "full", "--device", "cuda"], "results/full"),
+    (["--profile=full"], "results/full"),
+    (["--precision", "bf16"], "results/quick-bf16"),
+    (["--profile", "full", "--precision=fp16"], "results/full-fp16"),
+    (["--out", "x", "--precision", "bf16"], "x"),
 ])
-def test_reproduce_writes_each_profile_into_its_own_folder(posargs, expected):
-    assert _noxfile()._profile_and_out(posargs) == expected
+def test_reproduce_writes_each_profile_and_precision_into_its_own_folder(posargs, out):
+    """The sessions pass the user's arguments through and fix no --out, so icl-verify's default folder applies
+    (the bug this guards against: a fixed --out sent `-- --profile full` into results/quick)."""
+    from empirical.cli import _build_parser
+    from empirical.precision import default_out
+
+    nox = _noxfile()
+    calls = []
+    session = types.SimpleNamespace(posargs=list(posargs), install=lambda *a: None, run=lambda *a: calls.append(a))
+    nox.reproduce(session)
+    nox._paper_session("ahn23")(session)
+    for cmd in calls:
+        args = _build_parser().parse_args(list(cmd[1:]))
+        assert (args.out or str(default_out(args.profile, args.precision))) == out, cmd
