@@ -69,7 +69,7 @@ Assumptions (all checked at once, :func:`newton_assumptions`): α > 0; a norm bo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -84,7 +84,7 @@ from constructions.base import (
     parse_option,
     raise_violations,
 )
-from constructions.evaluate import Mode, Trace, evaluate, head_output
+from constructions.evaluate import Mode, Trace, evaluate, evaluate_reading, head_output
 from constructions.residual import MLP, Head, Layer, Layout, Transformer, copy_mlp, selector, signed_pair, value_matrix
 from constructions.structure import structure
 from constructions.structure import working_layers as _working_layers
@@ -101,6 +101,7 @@ __all__ = [
     "embed_tokens",
     "embed",
     "read_estimates",
+    "estimates_path",
     "read_predictions",
     "read_paired",
     "lambda_max",
@@ -257,10 +258,23 @@ def read_estimates(model: Transformer, resid: Sequence[Tensor] | Tensor) -> Tens
 
     resid: L+1 states (B, D, T) (or their stack) -> (L+1, B, d).
     """
-    # the model's own read-out head (it writes only ``out``), with queries only at the d probe tokens
+    read = _estimate_reader(model)
+    return torch.stack([read(h) for h in resid])
+
+
+def _estimate_reader(model: Transformer) -> Callable[[Tensor], Tensor]:
+    """h (B, D, T) -> ŵ (B, d): the model's own read-out head (it writes only ``out``), with queries only at the d
+    probe tokens (a new tensor, never a view of h)."""
     (lens,) = next(layer for layer in model.layers if layer.name == "readout").heads
     d = model.params["d"]
-    return torch.stack([head_output(h, lens, slice(-d, None))[:, 0] for h in resid])
+    return lambda h: head_output(h, lens, slice(-d, None))[:, 0]
+
+
+def estimates_path(model: Transformer, prompt: PromptBatch, mode: Mode = "fast") -> Tensor:
+    """:func:`read_estimates` after the embedding and every layer, read as the forward pass goes (no stream kept):
+    (L+1, B, d), the same numbers as reading the kept trace."""
+    _, estimates = evaluate_reading(model, embed(prompt, model.layout), _estimate_reader(model), mode)
+    return torch.stack(estimates)
 
 
 def read_predictions(trace: Trace, n: int, m: int) -> Tensor:

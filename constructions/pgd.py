@@ -42,7 +42,7 @@ from constructions.base import (
     parse_option,
     raise_violations,
 )
-from constructions.evaluate import Mode, evaluate
+from constructions.evaluate import Mode, evaluate, evaluate_reading
 from constructions.linear_attention import lsa_head_layer, lsa_layout, read_predictions
 from constructions.residual import Layer, Transformer
 from constructions.structure import structure
@@ -58,6 +58,7 @@ __all__ = [
     "with_basis_queries",
     "run_preconditioned_gd",
     "read_weights",
+    "constructed_iterates",
     "layerwise_deviation",
     "CONSTRUCTIONS",
 ]
@@ -126,6 +127,16 @@ def with_basis_queries(prompt: PromptBatch) -> PromptBatch:
 def read_weights(resid: Tensor, n: int, d: int) -> Tensor:
     """w_ℓ read at the d basis queries appended by :func:`with_basis_queries`: (L+1, B, D, T) -> (L+1, B, d)."""
     return read_predictions(resid, n)[..., -d:]
+
+
+def constructed_iterates(model: Transformer, prompt: PromptBatch, mode: Mode = "fast") -> Tensor:
+    """w_ℓ after the embedding and after every layer of ``model`` (from :func:`preconditioned_gd_transformer` for
+    ``prompt.n`` examples), read at the basis queries as the forward pass goes: (L+1, B, d). The same numbers as
+    :func:`read_weights` of the kept trace, without keeping L + 1 streams."""
+    d = prompt.d
+    p = with_basis_queries(prompt.to(dtype=torch.float64))
+    _, ws = evaluate_reading(model, p.to_stacked(), lambda h: read_predictions(h, p.n)[..., -d:].clone(), mode)
+    return torch.stack(ws)
 
 
 def run_preconditioned_gd(prompt: PromptBatch, A_seq: Sequence[Tensor], convention: Convention = "suite",

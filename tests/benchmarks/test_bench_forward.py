@@ -32,15 +32,14 @@ def _prompt(d: int, n: int, seed: int):
 @pytest.mark.parametrize("impl", ["constructed", "bare"])
 @pytest.mark.parametrize(("d", "n", "layers"), SIZES, ids=[f"d{d}-n{n}-L{L}" for d, n, L in SIZES])
 def test_bench_ahn23_preconditioned_gd(timed, impl, d, n, layers):
-    from constructions.evaluate import evaluate
-    from constructions.pgd import preconditioned_gd_transformer, read_weights, with_basis_queries
+    from constructions.pgd import constructed_iterates, preconditioned_gd_transformer
     from theory.algorithms import preconditioned_gd
 
     prompt = _prompt(d, n, seed=d * 1000 + n)
     A_seq = [torch.eye(d, dtype=torch.float64) * (0.5 / (1 + d / n))] * layers
     if impl == "constructed":  # embedding (basis queries appended), L layers, w_ℓ read after every layer
         model = preconditioned_gd_transformer(A_seq, n)
-        fn = lambda: read_weights(torch.stack(evaluate(model, with_basis_queries(prompt).to_stacked()).states), n, d)
+        fn = lambda: constructed_iterates(model, prompt)
     else:
         fn = lambda: preconditioned_gd(prompt, A_seq).iterates
     out = timed(
@@ -145,10 +144,8 @@ def test_bench_fu23_newton(timed, impl, d, n, k):
     prompt = _prompt(d, n, seed=d * 1000 + n + k)
     alpha, bound = nt.default_scale(prompt)  # one α for both: fixed weights, as a trained model would have
     if impl == "constructed":  # the forward pass of prebuilt weights: embedding, k + 3 layers, per-layer read-out
-        from constructions.evaluate import evaluate
-
         model = nt.build_newton(d, k, alpha, bound)
-        fn = lambda: nt.read_estimates(model, evaluate(model, nt.embed(prompt, model.layout)).states)
+        fn = lambda: nt.estimates_path(model, prompt)
     else:
         fn = lambda: newton_solution_path(prompt, k, alpha).iterates
     D, T = 3 * d + 6, 2 * n + 1 + d

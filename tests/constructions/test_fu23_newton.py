@@ -144,3 +144,13 @@ def test_fu23_cli_construct_newton_error(capsys):
     assert "--layers" in capsys.readouterr().err
     assert main(["construct", "newton", "--d", "5", "--n", "12", "--layers", "6", "--option", "budget=paper"]) == 2
     assert "unknown key" in capsys.readouterr().err  # the zero-weight padding (and its option) is gone
+
+
+@pytest.mark.parametrize("mode", ["fast", "literal"])
+def test_estimates_read_as_the_pass_goes_equal_those_of_the_kept_trace(mode, gen):
+    from constructions.newton import estimates_path
+
+    p = _prompt(5, 12, 10.0, gen)
+    tr = run_newton_construction(p, 4, mode=mode)
+    got = estimates_path(tr.transformer, p, mode)
+    assert got.shape == (4 + 3 + 1, p.batch_size, 5) and torch.equal(got, read_estimates(tr.transformer, tr.states))

@@ -89,3 +89,18 @@ def test_build_error():
         build_preconditioned_gd([torch.full((2, 2), float("nan"), dtype=torch.float64)])
     with pytest.raises(ValueError, match="convention"):
         build_preconditioned_gd([torch.eye(2, dtype=torch.float64)], "other")
+
+
+@pytest.mark.parametrize("mode", ["fast", "literal"])
+def test_iterates_read_as_the_pass_goes_equal_those_of_the_kept_trace(mode):
+    """constructed_iterates reads w_ℓ off one stream updated in place: the numbers of read_weights on the kept
+    trace, bit for bit."""
+    from constructions.pgd import constructed_iterates, preconditioned_gd_transformer
+
+    d, n, L = 4, 9, 3
+    prompt = LinearRegressionTask(d=d, n=n, m=2).sample(5, torch.Generator().manual_seed(3))
+    gen = torch.Generator().manual_seed(4)
+    A_seq = [torch.randn(d, d, generator=gen, dtype=torch.float64) * 0.1 for _ in range(L)]
+    got = constructed_iterates(preconditioned_gd_transformer(A_seq, n), prompt, mode)
+    want = read_weights(run_preconditioned_gd(prompt, A_seq, mode=mode), n + prompt.m, d)
+    assert got.shape == (L + 1, 5, d) and torch.equal(got, want)
