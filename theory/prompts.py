@@ -115,9 +115,12 @@ class PromptBatch:
         return self.X.device
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> PromptBatch:
-        """Move every tensor (and only tensors) to ``device`` / ``dtype``."""
-        conv = lambda t: t.to(device=device, dtype=dtype)
-        return replace(self, X=conv(self.X), y=conv(self.y), xq=conv(self.xq), yq=conv(self.yq))
+        """Move every tensor (and only tensors) to ``device`` / ``dtype``; ``self`` when they are there already (no
+        second validation scan of the same numbers)."""
+        moved = {k: getattr(self, k).to(device=device, dtype=dtype) for k in ("X", "y", "xq", "yq")}
+        if all(t is getattr(self, k) for k, t in moved.items()):
+            return self
+        return replace(self, **moved)
 
     def with_queries(self, xq: Tensor, yq: Tensor) -> PromptBatch:
         """Same context, other queries (used to estimate the linear map a predictor induces)."""

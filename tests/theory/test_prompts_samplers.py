@@ -163,3 +163,12 @@ def test_draw_dtype_float32_is_a_seeded_stream_of_the_same_law():
     assert (cov - torch.eye(3, dtype=torch.float64)).abs().max() < 5 * se
     with pytest.raises(ValueError, match="draw_dtype"):
         task.sample(2, torch.Generator(), draw_dtype=torch.int32)
+
+
+def test_to_without_a_change_is_the_same_batch_and_with_one_a_validated_copy():
+    from theory.samplers import LinearRegressionTask
+
+    p = LinearRegressionTask(d=3, n=5).sample(2, torch.Generator().manual_seed(0))
+    assert p.to(dtype=p.X.dtype) is p and p.to(device=p.X.device) is p
+    q = p.to(dtype=torch.float32)
+    assert q is not p and q.X.dtype == torch.float32 and torch.equal(q.X, p.X.float())
