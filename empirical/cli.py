@@ -201,6 +201,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     device = _device(args.device)
     out = check_out_dir(args.out if args.out is not None else default_out(args.profile, args.precision))
     args.log_dir = out / "logs"  # where main() puts the traceback of an unexpected error from here on
+    if args.precision != "float32" and device.type != "cuda":
+        print(f"note: --precision {args.precision} on {device.type}: autocast runs there, usually slower than float32 "
+              "(mixed precision pays off on a GPU's tensor cores)", file=sys.stderr)
 
     def report(r: dict) -> None:
         why = f": {one_line(r.get('error', ''))}" if r["verdict"] == "error" else ""  # e.g. the corrupt file

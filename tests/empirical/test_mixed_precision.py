@@ -220,6 +220,15 @@ def test_parallel_runs_pass_the_precision_to_every_process(tmp_path, monkeypatch
     assert seen["common"][i + 1] == "fp16"
 
 
+def test_a_mixed_precision_run_on_the_cpu_says_it_is_meant_for_a_gpu(tmp_path, capsys):
+    from empirical.cli import main as cli_main
+
+    assert cli_main(["run", "ahn23.lemma1", "--device", "cpu", "--precision", "bf16", "--quiet", "--out",
+                     str(tmp_path)]) == 0
+    assert "note: --precision bf16 on cpu" in capsys.readouterr().err
+    assert json.loads((tmp_path / "ahn23.lemma1.json").read_text())["precision"] == "bf16"
+
+
 def test_unknown_precision_on_the_command_line_is_a_usage_error(capsys):
     from empirical.cli import main as cli_main
 
