@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import os
 import shlex
 import sys
@@ -111,8 +112,14 @@ def setup(device: str = "auto", backend: str = "auto") -> DistEnv:
 
 
 def teardown() -> None:
-    """Destroy the process group if one is up (safe to call in a single process)."""
+    """Destroy the process group if one is up (safe to call in a single process).
+
+    Objects still holding the group's work (a DDP wrapper caught in a reference cycle) are collected first, while the
+    group is up: gloo work destroyed at interpreter exit can abort the process ("terminate called without an active
+    exception", seen once in a two-process test on a loaded machine).
+    """
     if torch.distributed.is_available() and torch.distributed.is_initialized():
+        gc.collect()
         torch.distributed.destroy_process_group()
 
 
@@ -353,6 +360,8 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> TrainResult:
                     f"{args.family}: {done} steps on {env.world} process(es) in {wall:.1f} s{last}; "
                     f"wrote {args.out / 'model.safetensors'}"
                 )
+        if env.world > 1:  # every rank done (rank 0's file written) before any takes down its end of the group; not
+            torch.distributed.barrier()  # on the error path, where a barrier would wait for a rank that has failed
         return result
     finally:
         teardown()
