@@ -12,12 +12,20 @@ import torch
 __all__ = ["child_seed", "child_seeds", "torch_generator", "numpy_rng"]
 
 
-def child_seed(seed: int, *names: str | int) -> int:
-    """A 63-bit seed from (seed, names...) via ``numpy.random.SeedSequence`` (stable across runs)."""
+def _check_seed(seed: object) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
-    key = [zlib.crc32(str(n).encode()) for n in names]
-    ss = np.random.SeedSequence(entropy=seed, spawn_key=key)
+
+
+def _name_word(name: str | int) -> int:
+    """A stream name as one 32-bit spawn-key word."""
+    return zlib.crc32(str(name).encode())
+
+
+def child_seed(seed: int, *names: str | int) -> int:
+    """A 63-bit seed from (seed, names...) via ``numpy.random.SeedSequence`` (stable across runs)."""
+    _check_seed(seed)
+    ss = np.random.SeedSequence(entropy=seed, spawn_key=[_name_word(n) for n in names])
     return int(ss.generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
 
 
@@ -59,7 +67,7 @@ def _pool_before_last_word(seed: int, names: tuple[str | int, ...]) -> tuple[tup
     """The entropy pool of SeedSequence(seed, spawn_key=[crc32(names)..., last]) mixed up to the last word, and the
     hash constants the last word's mixing uses: what every step of one stream shares."""
     run = _words(seed)
-    entropy = run + [0] * (_POOL - len(run)) + [zlib.crc32(str(n).encode()) for n in names]  # padded: a spawn key
+    entropy = run + [0] * (_POOL - len(run)) + [_name_word(n) for n in names]  # padded: a spawn key
     hashes = _POOL + _POOL * (_POOL - 1) + (len(entropy) + 1 - _POOL) * _POOL
     consts = _constants(_INIT_A, _MULT_A, hashes + 1)
     pool = [_hashmix(entropy[i], i, consts) for i in range(_POOL)]
@@ -83,12 +91,11 @@ def child_seeds(seed: int, *names: str | int, last: Iterable[str | int]) -> list
     """``[child_seed(seed, *names, x) for x in last]``, the same integers at a quarter of the time: the words every
     seed of the stream shares are mixed once, the last word in plain integer arithmetic (numpy's SeedSequence
     costs ~7 µs per seed, a training step's seed of a small model). Tests check it against :func:`child_seed`."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    _check_seed(seed)
     shared, consts = _pool_before_last_word(seed, names)
     out = []
     for x in last:
-        word = zlib.crc32(str(x).encode())
+        word = _name_word(x)
         pool = [_mix(shared[dst], _hashmix(word, dst, consts)) for dst in range(2)]  # words 0, 1 make the uint64
         low, high = _hashmix(pool[0], 0, _STATE_CONSTS), _hashmix(pool[1], 1, _STATE_CONSTS)
         out.append(((high << 32) | low) >> 1)
