@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from empirical.errors import UsageError
+from empirical.precision import DEFAULT as FLOAT32
 
 __all__ = [
     "controls_summary",
@@ -341,7 +342,7 @@ def summary_markdown(results: dict[str, dict[str, Any]], scan: ResultScan | None
         v = r["verdict"].split(":")[0]
         counts[v] = counts.get(v, 0) + 1
     lines += ["", "Totals: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())), ""]
-    mixed = sorted({str(r["precision"]) for r in results.values() if r.get("precision", "float32") != "float32"})
+    mixed = sorted({str(r["precision"]) for r in results.values() if r.get("precision", FLOAT32) != FLOAT32})
     if mixed:  # a float32 run says nothing: float32 is what every claim's acceptance was written for
         lines += [f"Training precision: {', '.join(mixed)} mixed precision (autocast; float32 weights). "
                   "`python -m empirical.precision_compare FLOAT32_FOLDER THIS_FOLDER` sets the numbers next to "

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from empirical.artifacts import atomic_write_text, table_row, write_json
 from empirical.precision import DEFAULT as FLOAT32
-from empirical.precision import check_precision
+from empirical.precision import check_precision, precision_folder
 
-__all__ = ["PLAN", "PlanItem", "Outcome", "plan_run", "timing_table", "precision_out", "main"]
+__all__ = ["PLAN", "PlanItem", "Outcome", "plan_run", "timing_table", "main"]
 
 
 @dataclass(frozen=True)
@@ -64,15 +64,10 @@ class Outcome:
     precision: str = FLOAT32
 
 
-def precision_out(out: Path, precision: str) -> Path:
-    """Where the claims of ``precision`` go: ``out`` for float32, ``<out>-<precision>`` for mixed precision."""
-    return out if check_precision(precision) == FLOAT32 else out.with_name(f"{out.name}-{precision}")
-
-
 def _run_one(claim_id: str, out: Path, timeout_s: float, precision: str = FLOAT32) -> tuple[str, float]:
     """One claim in its own process group; killed whole when the budget ends."""
     cmd = [sys.executable, "-m", "empirical.cli", "run", claim_id, "--profile", "full", "--device", "cuda",
-           "--out", str(precision_out(out, precision)), "--precision", precision, "--no-fail", "--quiet"]
+           "--out", str(precision_folder(out, precision)), "--precision", precision, "--no-fail", "--quiet"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, start_new_session=True)
     try:
@@ -158,12 +153,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _compare_precisions(out: Path, mixed: tuple[str, ...]) -> None:
     """``<out>/precision_comparison.md``: each mixed precision's numbers next to float32's, where both ran."""
-    from empirical.artifacts import load_results
     from empirical.precision_compare import comparison_markdown
 
-    if not load_results(out):
-        return
-    parts = [comparison_markdown(out, precision_out(out, p)) for p in mixed if load_results(precision_out(out, p))]
+    parts = []
+    for p in mixed:
+        try:
+            parts.append(comparison_markdown(out, precision_folder(out, p)))
+        except ValueError:  # a folder with no results: its claims never started within the budget
+            continue
     if parts:
         atomic_write_text(out / "precision_comparison.md", "\n".join(parts))
         print(f"mixed precision next to float32: {out / 'precision_comparison.md'}")

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # torch is imported where it is used: the command line's --he
 
 __all__ = ["PRECISIONS", "Precision", "DEFAULT", "training_precision", "current_precision", "autocast_dtype",
            "check_precision", "with_precision", "precision_arguments", "add_precision_argument", "autocast",
-           "default_out"]
+           "default_out", "precision_folder"]
 
 Precision = Literal["float32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("float32", "bf16", "fp16")
@@ -78,11 +78,19 @@ def autocast(name: str, device: torch.device) -> contextlib.AbstractContextManag
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def precision_folder(folder: Path, precision: str) -> Path:
+    """``folder`` for float32, ``<folder>-<precision>`` beside it for mixed precision: a mixed-precision run's
+    results land next to the float32 ones (for :mod:`empirical.precision_compare`), never over them."""
+    return folder if check_precision(precision) == DEFAULT else folder.with_name(f"{folder.name}-{precision}")
+
+
 def default_out(profile: str, precision: str) -> Path:
-    """``results/<profile>``, and ``results/<profile>-<precision>`` for mixed precision: a mixed-precision run
-    lands beside the float32 one (for :mod:`empirical.precision_compare`), never over it."""
-    name = profile if check_precision(precision) == DEFAULT else f"{profile}-{precision}"
-    return Path("results") / name
+    """``icl-verify run``'s results folder: ``results/<profile>``, or ``results/<profile>-<precision>``."""
+    return precision_folder(Path("results") / profile, precision)
+
+
+def _given_or_current(name: str | None) -> str:
+    return current_precision() if name is None else check_precision(name)
 
 
 def with_precision(recipe: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
@@ -91,7 +99,7 @@ def with_precision(recipe: Mapping[str, Any], name: str | None = None) -> dict[s
     A float32 recipe is left as it is, so the identities (and file names) of float32 models, the shipped ones
     included, do not change; a mixed-precision model gets an identity of its own.
     """
-    name = current_precision() if name is None else check_precision(name)
+    name = _given_or_current(name)
     if "precision" in recipe:
         raise ValueError("recipe: 'precision' is set by the run (icl-verify run --precision), not by a recipe")
     return dict(recipe) if name == DEFAULT else {**recipe, "precision": name}
@@ -99,7 +107,7 @@ def with_precision(recipe: Mapping[str, Any], name: str | None = None) -> dict[s
 
 def precision_arguments(name: str | None = None) -> list[str]:
     """``["--precision", name]`` for a retrain command when ``name`` (default: the current one) is not float32."""
-    name = current_precision() if name is None else check_precision(name)
+    name = _given_or_current(name)
     return [] if name == DEFAULT else ["--precision", name]
 
 

@@ -20,10 +20,10 @@ from empirical.artifacts import atomic_write_text, fmt_number, load_results, tab
 __all__ = ["comparison_rows", "comparison_markdown", "main"]
 
 
-def _precision(results: dict[str, dict[str, Any]]) -> str:
-    """The precision the folder's claims ran in (float32 for JSON written before it was recorded)."""
-    found = sorted({str(r.get("precision", "float32")) for r in results.values()})
-    return "/".join(found) or "?"
+def _recorded(results: dict[str, dict[str, Any]], key: str, default: str = "?") -> str:
+    """The values of ``key`` over a folder's claims, e.g. its precision (float32 for JSON written before it was
+    recorded) or device."""
+    return "/".join(sorted({str(r.get(key, default)) for r in results.values()})) or "?"
 
 
 def _relative(a: Any, b: Any) -> str:
@@ -52,19 +52,23 @@ def comparison_rows(base: dict[str, dict[str, Any]], mixed: dict[str, dict[str, 
 
 
 def comparison_markdown(base_dir: Path, mixed_dir: Path) -> str:
-    """The markdown report of :func:`comparison_rows` for two results folders."""
+    """The markdown report of :func:`comparison_rows` for two results folders.
+
+    Raises:
+        ValueError: naming ``float32`` or ``mixed``, for a folder that holds no claim results.
+    """
     base, mixed = load_results(base_dir), load_results(mixed_dir)
-    pa, pb = _precision(base), _precision(mixed)
+    for name, folder, results in (("float32", base_dir, base), ("mixed", mixed_dir, mixed)):
+        if not results:
+            raise ValueError(f"{name}: no claim results in {folder}")
+    pa, pb = _recorded(base, "precision", "float32"), _recorded(mixed, "precision", "float32")
     lines = [f"# {pb} next to {pa}", "",
-             f"`{base_dir}` ({pa}) and `{mixed_dir}` ({pb}); device {_devices(base)} and {_devices(mixed)}.", "",
+             f"`{base_dir}` ({pa}) and `{mixed_dir}` ({pb}); device {_recorded(base, 'device')} and "
+             f"{_recorded(mixed, 'device')}.", "",
              f"| claim | check | {pa} | {pb} | relative difference | {pa} wall s | {pb} wall s |",
              "|---|---|---|---|---|---|---|"]
     lines += [table_row(row) for row in comparison_rows(base, mixed)]
     return "\n".join(lines) + "\n"
-
-
-def _devices(results: dict[str, dict[str, Any]]) -> str:
-    return "/".join(sorted({str(r.get("device", "?")) for r in results.values()})) or "?"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,12 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("mixed", type=Path, help="results folder of the mixed-precision run")
     ap.add_argument("--out", type=Path, default=None, help="also write the table to this file")
     args = ap.parse_args(argv)
-    for name in ("float32", "mixed"):
-        folder = getattr(args, name)
-        if not folder.is_dir() or not load_results(folder):
-            print(f"{name}: no claim results in {folder}", file=sys.stderr)
-            return 2
-    text = comparison_markdown(args.float32, args.mixed)
+    try:
+        text = comparison_markdown(args.float32, args.mixed)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
     if args.out is not None:
         atomic_write_text(args.out, text)
     print(text, end="")

@@ -48,12 +48,12 @@ def test_plan_respects_the_budget_and_order(tmp_path):
 
 
 def test_each_claim_runs_in_float32_then_in_mixed_precision_into_its_own_folder(tmp_path):
-    from empirical.gpu_session import precision_out
+    from empirical.precision import precision_folder
 
     ran = []
 
     def fake_run(cid, out, timeout, precision):
-        ran.append((cid, precision, precision_out(out, precision)))
+        ran.append((cid, precision, precision_folder(out, precision)))
         return "finished (exit 0)", 0.01
 
     res = plan_run((PlanItem("a.x", 1, ""), PlanItem("b.y", 1, "")), 10, tmp_path / "full", run_one=fake_run,
